@@ -150,3 +150,16 @@ def test_cli_bad_input_is_one_line_and_exit_2(data, message):
     assert out.returncode == 2
     err = out.stderr.decode().strip()
     assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_fast_chunk_path_equals_the_reference_path():
+    """count_line sums cached chunk counts; count_line_slowly tokenizes the whole line."""
+    from harness.form.count import count_line_slowly
+    rng = random.Random(7)
+    pieces = ["every", "SQL", "x", "==", "y", "->", "(a)", "`b`", "100", "%", "get_user_by_id", "a",
+              "b", "3.14", "fire", "&&", "the", "API", "=", "!", "HTTPServer", "lru_cache", "’s"]
+    lines = [text for _, _, text in labelled_rows()]
+    lines += [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 8))) for _ in range(3000)]
+    for line in lines * 2:                       # twice: the second pass runs on warm caches
+        fast, slow = count_line(line), count_line_slowly(line)
+        assert (fast.syllables, fast.alternatives) == (slow.syllables, slow.alternatives), line

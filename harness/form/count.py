@@ -9,7 +9,6 @@ identifier, so an acronym inside ``parseHTTPHeader`` is found like a lone ``HTTP
 from __future__ import annotations
 
 import functools
-import operator
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -50,11 +49,11 @@ class LineCount(NamedTuple):                     # a tuple: built for every line
     text: str
     syllables: int                     # canonical total
     alternatives: tuple[int, ...]      # every reachable total, sorted (includes the canonical)
-    chunks: tuple                      # the whitespace-separated chunks, read
 
     @property
     def tokens(self) -> tuple[Token, ...]:
-        return tuple(t for chunk in self.chunks for t in chunk.tokens)
+        """The per-token breakdown, read on demand (explanations need it; counting does not)."""
+        return tuple(_read_tokens(tokenize(self.text)))
 
     def reachable(self, target: int, max_alternative_pieces: int) -> bool:
         """Can ``target`` be read with at most that many pieces off their canonical reading?"""
@@ -262,51 +261,73 @@ def _number_run(text: str) -> list[Piece]:
 _SILENT_OPERATOR_CACHE: dict[str, Token] = {}
 
 
-class _Chunk(NamedTuple):
-    """What a whitespace-separated chunk of a line reads as; tokens never span whitespace."""
-    tokens: tuple[Token, ...]
-    syllables: int
-    ambiguous: tuple[tuple[int, ...], ...]       # readings of the pieces that have alternatives
-    self_contained: bool                         # no operator whose reading needs the next chunk
-
-
-_CHUNKS: dict[str, _Chunk] = {}
-_CHUNK_CACHE_LIMIT = 500_000
-
-
-_SYLLABLES = operator.attrgetter("syllables")
-_AMBIGUOUS = operator.attrgetter("ambiguous")
-_SELF_CONTAINED = operator.attrgetter("self_contained")
+# The hot path. Tokens never span whitespace, so a line's count is the sum of its chunks'
+# counts, except where an operator's reading depends on a neighbouring chunk (a == b). Each
+# chunk read once leaves its canonical count in _CANONICAL and, if it has other readings, the
+# bit set of its reachable totals in _AMBIGUOUS; a chunk that needs its neighbours is in
+# neither, so its line takes the full path. tests/test_form.py holds both paths equal.
+_CANONICAL: dict[str, int] = {}
+_AMBIGUOUS: dict[str, int] = {}
+_CACHE_LIMIT = 500_000
 
 
 def count_line(line: str) -> LineCount:
-    """The canonical count, every reachable total and the per-token breakdown of one line."""
-    get = _CHUNKS.get
-    chunks = tuple([get(text) or _read_chunk(text) for text in line.split()])
-    if not all(map(_SELF_CONTAINED, chunks)):
-        return _count_in_context(line)          # a == b: the operator's reading needs both sides
-    canonical = sum(map(_SYLLABLES, chunks))
-    if not any(map(_AMBIGUOUS, chunks)):
-        return LineCount(line, canonical, (canonical,), chunks)
-    ambiguous = [readings for chunk in chunks for readings in chunk.ambiguous]
-    return LineCount(line, canonical, _all_totals(ambiguous, canonical), chunks)
+    """The canonical count, every reachable total and (on demand) the tokens of one line."""
+    chunks = line.split()
+    counts = list(map(_CANONICAL.get, chunks))
+    if None in counts:
+        return _count_and_remember(line, chunks)
+    canonical = sum(counts)
+    if _AMBIGUOUS.keys().isdisjoint(chunks):
+        return LineCount(line, canonical, (canonical,))
+    reachable = 1 << (canonical - sum(_CANONICAL[c] for c in chunks if c in _AMBIGUOUS))
+    for chunk in chunks:
+        if chunk in _AMBIGUOUS:
+            reachable = _convolve(reachable, _AMBIGUOUS[chunk])
+    return LineCount(line, canonical, _bits(reachable))
 
 
-def _read_chunk(text: str) -> _Chunk:
-    raw = tokenize(text)
-    tokens = tuple(_read_tokens(raw))
-    self_contained = all(kind != "op" or _operator_inside(raw, i) for i, (kind, _) in enumerate(raw))
-    chunk = _Chunk(tokens, sum(t.syllables for t in tokens), _ambiguous(tokens), self_contained)
-    if len(_CHUNKS) < _CHUNK_CACHE_LIMIT:
-        _CHUNKS[text] = chunk
-    return chunk
+def count_line_slowly(line: str) -> LineCount:
+    """The reference path: the whole line tokenized at once, no chunk caches."""
+    tokens = _read_tokens(tokenize(line))
+    canonical = sum(t.syllables for t in tokens)
+    return LineCount(line, canonical, _bits(_reachable(tokens)))
 
 
-def _count_in_context(line: str) -> LineCount:
-    tokens = tuple(_read_tokens(tokenize(line)))
-    whole = _Chunk(tokens, sum(t.syllables for t in tokens), _ambiguous(tokens), True)
-    alternatives = _all_totals(whole.ambiguous, whole.syllables) if whole.ambiguous else (whole.syllables,)
-    return LineCount(line, whole.syllables, alternatives, (whole,))
+def _count_and_remember(line: str, chunks: list[str]) -> LineCount:
+    for chunk in chunks:
+        if chunk not in _CANONICAL and len(_CANONICAL) < _CACHE_LIMIT:
+            raw = tokenize(chunk)
+            if all(kind != "op" or _operator_inside(raw, i) for i, (kind, _) in enumerate(raw)):
+                tokens = _read_tokens(raw)
+                _CANONICAL[chunk] = sum(t.syllables for t in tokens)
+                if any(len(p.readings) > 1 for t in tokens for p in t.pieces):
+                    _AMBIGUOUS[chunk] = _reachable(tokens)
+    return count_line_slowly(line)
+
+
+def _reachable(tokens) -> int:
+    """Bit n is set when the tokens can be read with n syllables in total."""
+    reachable = 1
+    for piece in (p for t in tokens for p in t.pieces):
+        if piece.readings:
+            reachable = _convolve(reachable, sum(1 << r for r in set(piece.readings)))
+    return reachable
+
+
+def _convolve(a: int, b: int) -> int:
+    """Totals reachable by adding one reachable total of each bit set."""
+    out, shift = 0, 0
+    while b:
+        if b & 1:
+            out |= a << shift
+        b >>= 1
+        shift += 1
+    return out
+
+
+def _bits(mask: int) -> tuple[int, ...]:
+    return tuple(n for n in range(mask.bit_length()) if mask >> n & 1)
 
 
 def _read_tokens(raw: list[tuple[str, str]]) -> list[Token]:
@@ -319,10 +340,6 @@ def _read_tokens(raw: list[tuple[str, str]]) -> list[Token]:
         else:
             tokens.append(_silent(text))
     return tokens
-
-
-def _ambiguous(tokens) -> tuple[tuple[int, ...], ...]:
-    return tuple(p.readings for t in tokens for p in t.pieces if len(p.readings) > 1)
 
 
 def _operator_inside(raw: list[tuple[str, str]], i: int) -> bool:
@@ -360,17 +377,6 @@ def _silent(text: str) -> Token:
     if token is None:
         token = _SILENT_OPERATOR_CACHE[text] = Token(text, (Piece(text, (), SILENT),))
     return token
-
-
-def _all_totals(ambiguous, canonical: int) -> tuple[int, ...]:
-    base = canonical - sum(r[0] for r in ambiguous)
-    reachable = 1 << base                        # bit n set: total n is reachable
-    for readings in ambiguous:
-        step = 0
-        for r in readings:
-            step |= reachable << r
-        reachable = step
-    return tuple(n for n in range(reachable.bit_length()) if reachable >> n & 1)
 
 
 def _bounded_totals(tokens: tuple[Token, ...], budget: int) -> set[int]:
