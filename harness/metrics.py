@@ -49,11 +49,15 @@ class Aggregation:
 AGGREGATIONS: dict[str, Aggregation] = {}
 
 
+def _register(registry: dict, kind: str, item):
+    if item.name in registry:
+        raise ValueError(f"{kind} {item.name!r} is already registered")
+    registry[item.name] = item
+    return item
+
+
 def register_aggregation(agg: Aggregation) -> Aggregation:
-    if agg.name in AGGREGATIONS:
-        raise ValueError(f"aggregation {agg.name!r} is already registered")
-    AGGREGATIONS[agg.name] = agg
-    return agg
+    return _register(AGGREGATIONS, "aggregation", agg)
 
 
 def _pairs(items: list) -> tuple[list, list]:
@@ -164,10 +168,7 @@ METRICS: dict[str, MetricSpec] = {}
 
 
 def register_metric(spec: MetricSpec) -> MetricSpec:
-    if spec.name in METRICS:
-        raise ValueError(f"metric {spec.name!r} is already registered")
-    METRICS[spec.name] = spec
-    return spec
+    return _register(METRICS, "metric", spec)
 
 
 def get_metric(name: str) -> MetricSpec:

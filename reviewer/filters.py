@@ -188,19 +188,17 @@ def _excluded(f: DiffFile, c: DiffFilterConfig) -> str | None:
     return f"excluded by glob {glob!r}" if glob else None
 
 
-def _lock(f: DiffFile, c: DiffFilterConfig) -> str | None:
-    glob = matching_glob(f.path, c.lock_files)
-    return f"lock file ({glob!r})" if glob else None
+def _glob_check(field: str, what: str) -> Callable[[DiffFile, DiffFilterConfig], str | None]:
+    """A check that skips files matching the globs in one config field, naming the glob."""
+    def check(f: DiffFile, c: DiffFilterConfig) -> str | None:
+        glob = matching_glob(f.path, getattr(c, field))
+        return f"{what} ({glob!r})" if glob else None
+    return check
 
 
-def _generated(f: DiffFile, c: DiffFilterConfig) -> str | None:
-    glob = matching_glob(f.path, c.generated_files)
-    return f"generated or minified file ({glob!r})" if glob else None
-
-
-def _vendored(f: DiffFile, c: DiffFilterConfig) -> str | None:
-    glob = matching_glob(f.path, c.vendored_paths)
-    return f"vendored code ({glob!r})" if glob else None
+_lock = _glob_check("lock_files", "lock file")
+_generated = _glob_check("generated_files", "generated or minified file")
+_vendored = _glob_check("vendored_paths", "vendored code")
 
 
 def _deleted(f: DiffFile, c: DiffFilterConfig) -> str | None:
