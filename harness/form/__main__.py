@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(line_json(count), ensure_ascii=False))
         else:
-            alts = "" if count.alternatives == (count.syllables,) else f"  (also {count.alternatives})"
-            print(f"{count.syllables:3d}  {line}{alts}")
+            others = [str(n) for n in count.alternatives if n != count.syllables]
+            print(f"{count.syllables:3d}  {line}" + (f"  (also {', '.join(others)})" if others else ""))
     return 0
 
 
