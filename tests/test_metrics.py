@@ -246,16 +246,7 @@ def test_real_model_classifies_plain_remarks(minilm):
 # ---------------------------------------------------------------- form
 
 
-def form_checker():
-    try:
-        from harness.form import check_haiku
-    except ImportError:
-        pytest.skip("the form checker harness.form.check_haiku has not landed yet")
-    return check_haiku
-
-
 def test_form_rows_use_the_project_checker():
-    form_checker()
     ok, bad = M.form_rows([OLD_POND, NOT_HAIKU])
     assert ok["form_strict"] and ok["form_lenient"]
     assert ok["form_counts"] == [5, 7, 5] and ok["form_line_ok"] == [True, True, True]
@@ -265,7 +256,6 @@ def test_form_rows_use_the_project_checker():
 
 
 def test_form_metric_rates():
-    form_checker()
     rows = M.form_rows([OLD_POND, OLD_POND, NOT_HAIKU, OLD_POND])
     strict = M.compute(M.get_metric("form_strict"), rows, n_boot=200, seed=0)
     lenient = M.compute(M.get_metric("form_lenient"), rows, n_boot=200, seed=0)
