@@ -303,7 +303,9 @@ def _count_and_remember(line: str, chunks: list[str]) -> LineCount:
                 _CANONICAL[chunk] = sum(t.syllables for t in tokens)
                 if any(len(p.readings) > 1 for t in tokens for p in t.pieces):
                     _AMBIGUOUS[chunk] = _reachable(tokens)
-    return count_line_slowly(line)
+    if all(chunk in _CANONICAL for chunk in chunks):
+        return count_line(line)                  # answered from the caches just filled
+    return count_line_slowly(line)               # an operator needs its neighbours, or the cache is full
 
 
 def _reachable(tokens) -> int:
