@@ -254,7 +254,7 @@ class Report:
             "files": self.files,
             "env": self.env,
             "seconds": round(self.seconds, 3),
-            "rows": [_jsonable(r) for r in self.rows],
+            "rows": [jsonable(r) for r in self.rows],
         }
 
 
@@ -430,11 +430,11 @@ def file_provenance(path: str | Path) -> dict[str, Any]:
     return info
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
     if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
+        return {k: jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, (np.floating, float)):
         return None if not math.isfinite(float(x)) else float(x)
     if isinstance(x, np.integer):

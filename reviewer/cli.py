@@ -1,17 +1,25 @@
-"""The command line: ``python -m reviewer PR.diff [--list-hunks] [filter flags]``.
+"""The command line: ``python -m reviewer PR.diff [--format markdown|json] [flags]``.
 
-    python -m reviewer PR.diff --list-hunks                  # CPU, no model: hunks + anchors as JSON
+    python -m reviewer PR.diff                               # the embedded default: Gemma 3 270M on the CPU
+    python -m reviewer PR.diff --format json > review.json   # everything, machine-readable
+    python -m reviewer PR.diff --model google/gemma-4-E4B-it \
+        --adapter shahfazal/lgtm-575-gemma4-e4b-v0.1 --quantization 4bit      # a GPU runner
+    python -m reviewer PR.diff --backend openai --openai-base-url http://localhost:8000/v1 --model qwen3
+    GITHUB_TOKEN=... python -m reviewer PR.diff --post --repo OWNER/NAME --pr N [--max-comments 5] [--dry-run]
+    python -m reviewer PR.diff --list-hunks                  # no model: hunks + anchors as JSON
     git diff origin/main... | python -m reviewer - --list-hunks --exclude 'docs/**'
-    python -m reviewer PR.diff --list-hunks --max-hunks 10 --max-hunk-lines 60 --no-skip-deleted
 
-``--list-hunks`` prints {"hunks": [{"path", "line", "side", "start_line" (multi-line ranges only),
-"header", "added", "removed"}], "skipped": [{"path", "reason"}]}. Without it the default action,
-haiku generation, runs; it arrives with a later issue, so for now it exits with status 2.
+The default action writes one haiku per hunk and prints them as markdown (``--format json``:
+{"comments": [{"path", "line", "side", "start_line" (ranges only), "header", "haiku": [3 lines],
+"syllables": [5, 7, 5], "valid": true, ...}], "rejected": [{"path", "header", "reason",
+"candidates"}], "skipped": [{"path", "reason"}], "model": {...}, "timings": {...}}). A progress
+bar goes to stderr when stderr is a terminal. ``--list-hunks`` prints {"hunks": [{"path", "line",
+"side", "start_line", "header", "added", "removed"}], "skipped": [...]}.
 
-Exit status: 0 success; 2 unreadable or malformed input, bad flags, or an action not available
-yet (one line on stderr, never a traceback); 1 an internal error (one line; set
-LGTM575_DEBUG=1 for the traceback). This module imports no model code: actions that need one
-import it inside their own function.
+Exit status: 0 success (rejected hunks are results, not errors); 2 unreadable or malformed
+input, bad flags or config, a model or server that cannot be used (one line on stderr, never a
+traceback); 1 an internal error (one line; set LGTM575_DEBUG=1 for the traceback). This module
+imports no model code: the backends import torch inside their constructors.
 """
 
 from __future__ import annotations
@@ -23,8 +31,11 @@ import sys
 from dataclasses import fields
 from typing import Any, Callable, Sequence
 
+from reviewer.backends.base import BackendError
+from reviewer.config import GenerationConfig
 from reviewer.diff import DiffError, Hunk, parse_diff
 from reviewer.filters import ConfigError, DiffFilterConfig, Selection, select_hunks
+from reviewer.render import ProgressBar, render_markdown
 
 PROG = "lgtm-575"
 
@@ -39,13 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("diff", help="the PR's unified diff (git diff, GitHub .diff, diff -u); '-' reads stdin")
     parser.add_argument("--list-hunks", action="store_true",
                         help="print the hunks to review with their GitHub anchors, and what was skipped, as JSON")
-    _add_filter_flags(parser.add_argument_group("which hunks to review"))
+    parser.add_argument("--format", choices=("markdown", "json"), default="markdown",
+                        help="how to print the review (default: markdown)")
+    _add_config_flags(parser.add_argument_group("which hunks to review"), DiffFilterConfig)
+    _add_config_flags(parser.add_argument_group("the model and its decoding"), GenerationConfig)
+    from reviewer.action import add_post_flags  # PyGithub itself loads only when --post runs
+    add_post_flags(parser)
     return parser
 
 
-def _add_filter_flags(group: argparse._ArgumentGroup) -> None:
-    """One flag per ``DiffFilterConfig`` field that declares one; help comes from the field."""
-    for spec in fields(DiffFilterConfig):
+def _add_config_flags(group: argparse._ArgumentGroup, config: type) -> None:
+    """One flag per config field that declares one; help comes from the field."""
+    for spec in fields(config):
         flag = spec.metadata.get("flag")
         if flag:
             help_text = f"{spec.metadata['help']} (default: {_shown(spec.default)})"
@@ -56,9 +72,13 @@ def _flag_kind(spec: Any) -> dict[str, Any]:
     if isinstance(spec.default, bool):
         return {"action": argparse.BooleanOptionalAction}
     if isinstance(spec.default, int):
-        return {"type": _count, "metavar": "N"}
+        return {"type": int if spec.default < 0 else _count, "metavar": "N"}
+    if isinstance(spec.default, float):
+        return {"type": float, "metavar": "X"}
     if "choices" in spec.metadata:
         return {"choices": spec.metadata["choices"]}
+    if isinstance(spec.default, str):
+        return {"metavar": spec.name.split("_")[-1].upper()}
     return {"action": "append", "metavar": "GLOB"}
 
 
@@ -74,11 +94,15 @@ def _shown(default: Any) -> str:
     return str(default).lower() if isinstance(default, bool) else str(default)
 
 
-def filter_config_from_args(args: argparse.Namespace) -> DiffFilterConfig:
+def config_from_args(args: argparse.Namespace, config: type) -> Any:
     """The flags given on the command line over the config's defaults."""
-    given = {spec.name: getattr(args, spec.name, None) for spec in fields(DiffFilterConfig)}
-    return DiffFilterConfig(**{name: tuple(value) if isinstance(value, list) else value
-                               for name, value in given.items() if value is not None})
+    given = {spec.name: getattr(args, spec.name, None) for spec in fields(config)}
+    return config(**{name: tuple(value) if isinstance(value, list) else value
+                     for name, value in given.items() if value is not None})
+
+
+def filter_config_from_args(args: argparse.Namespace) -> DiffFilterConfig:
+    return config_from_args(args, DiffFilterConfig)
 
 
 def read_diff(name: str) -> bytes:
@@ -125,10 +149,23 @@ def _write_json(payload: dict[str, Any]) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    # The default action. A later issue fills it in: load_selection(args), then prompts, the
-    # backend (imported here, never at module level) and posting.
-    _fail("haiku generation is not available yet; use --list-hunks to see the hunks and their anchors")
-    return 2
+    """The default action: write, check and print a haiku per hunk."""
+    from reviewer.pipeline import run_review  # compose and the backends stay out of --list-hunks
+
+    generation = config_from_args(args, GenerationConfig)
+    diff = read_diff(args.diff)
+    with ProgressBar(sys.stderr, "hunks") as bar:
+        result = run_review(diff, filter_config_from_args(args), generation, progress=bar.update)
+    payload = result.to_json()
+    payload["config"] = generation.resolved()
+    if args.format == "json":
+        _write_json(payload)
+    else:
+        sys.stdout.write(render_markdown(result))
+    if args.post:
+        from reviewer.action import post_from_cli
+        return post_from_cli(args, result)
+    return 0
 
 
 def _action(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
@@ -143,8 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _action(args)(args)
-    except (DiffError, InputError, ConfigError) as err:
+    except (DiffError, InputError) as err:
         _fail(f"{args.diff}: {err}")
+        return 2
+    except (ConfigError, BackendError) as err:
+        _fail(str(err))
         return 2
     except BrokenPipeError:  # `... --list-hunks | head`
         return 0

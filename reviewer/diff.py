@@ -271,6 +271,17 @@ def parse_diff(data: bytes | str) -> tuple[DiffFile, ...]:
     return tuple(iter_files(data))
 
 
+def parse_hunk(path: str, hunk_text: str) -> Hunk:
+    """One hunk as GitHub stores a review comment's ``diff_hunk`` ("@@" header first, often
+    truncated), read as the hunk of a modified file ``path``. Raises ``DiffError``."""
+    body = hunk_text if hunk_text.endswith("\n") else hunk_text + "\n"
+    files = parse_diff(f"--- a/{path}\n+++ b/{path}\n{body}")
+    hunks = [hunk for diff_file in files for hunk in diff_file.hunks]
+    if len(hunks) != 1:
+        raise DiffError(1, hunk_text.split("\n", 1)[0], f"expected one hunk, found {len(hunks)}")
+    return hunks[0]
+
+
 def iter_files(data: bytes | str, chunk_chars: int | None = None) -> Iterator[DiffFile]:
     """Yield the diff's files one at a time (memory: one chunk of unidiff objects at a time)."""
     text = decode_diff(data)

@@ -83,7 +83,7 @@ def test_flags_change_the_listing(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize("argv, message", [
     (["malformed_garbage_in_hunk.diff", "--list-hunks"], "malformed_garbage_in_hunk.diff: line 8: expected a hunk line"),
     (["missing.diff", "--list-hunks"], "missing.diff: cannot read the diff: No such file or directory"),
-    (["modified_python.diff"], "haiku generation is not available yet"),
+    (["modified_python.diff", "--candidates", "0"], "candidates must be an integer >= 1"),
     (["modified_python.diff", "--list-hunks", "--max-hunk-lines", "2"], "max_hunk_lines must be 0"),
 ])
 def test_failures_are_one_line_with_status_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str],

@@ -1,0 +1,149 @@
+"""Generate, check, revise: the best valid haiku per hunk, or a reasoned rejection.
+
+    from reviewer.compose import compose_hunks
+    results = compose_hunks(hunks, backend, GenerationConfig())   # HaikuComment | Rejection each
+
+Round 1 asks each hunk's prompt for one greedy answer when the backend constrains decoding (the
+constraint already makes it 5-7-5; greedy keeps runs reproducible), else for ``candidates``
+samples, best-of-n. Every candidate goes through ``judge``: exactly three lines, safe to post
+(reviewer.safety), strict 5-7-5 by harness.form, and no filler (reviewer.quality). Hunks with no
+valid candidate get ``revise_rounds`` more rounds: the conversation continues with the failed
+answer and the checker's explanation, and ``candidates`` samples are drawn. The first valid
+candidate wins (greedy first); a hunk that never gets one posts nothing and is reported as a
+Rejection with every candidate and why each failed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from harness.form import check_haiku
+from reviewer.backends.base import Backend, FormConstraint, GenerationRequest
+from reviewer.config import GenerationConfig
+from reviewer.diff import Anchor, Hunk
+from reviewer.prompt import EXAMPLES, Prompt, build_prompt
+from reviewer.quality import content_problem
+from reviewer.results import Candidate, HaikuComment, Rejection
+from reviewer.safety import check_text
+
+Progress = Callable[[int, int], None]  # (hunks finished, hunks in all)
+LINES = 3
+
+_LABEL = re.compile(r"^(here('s| is)\b.*|haiku\b.*|.*:)$", re.IGNORECASE)
+_DECORATION = "\"'*_`“”‘’ \t"
+
+
+def normalize(text: str) -> list[str]:
+    """The answer's lines, tidied the way a reader would: blank lines, surrounding quotes or
+    emphasis, and a leading label line ("Here is a haiku:") dropped."""
+    lines = [line.strip().strip(_DECORATION).strip() for line in text.strip().splitlines()]
+    lines = [line for line in lines if line]
+    while len(lines) > LINES and _LABEL.match(lines[0]):
+        lines.pop(0)
+    return lines
+
+
+def judge(text: str, prompt: Prompt, form: tuple[int, ...] = (5, 7, 5)) -> Candidate:
+    """A candidate with the checker's verdict and, when it fails, the reason a person can read."""
+    lines = normalize(text)
+    counts = tuple(check_haiku("\n".join(lines), form).counts) if lines else ()
+    if len(lines) != LINES:
+        return Candidate(text, counts, False, f"has {len(lines)} lines, expected {LINES}")
+    unsafe = check_text("\n".join(lines))
+    if unsafe:
+        return Candidate(text, counts, False, f"unsafe to post: {unsafe}")
+    verdict = check_haiku("\n".join(lines), form)
+    if not verdict.strict:
+        return Candidate(text, counts, False, verdict.explain())
+    filler = content_problem(tuple(lines), prompt.examples)
+    if filler:
+        return Candidate(text, counts, False, filler)
+    return Candidate("\n".join(lines), counts, True)
+
+
+@dataclass
+class _Hunk:
+    """One hunk's progress through the rounds."""
+
+    hunk: Hunk
+    prompt: Prompt
+    tried: list[Candidate]
+    winner: Candidate | None = None
+    rounds: int = 0
+
+
+def compose_hunks(hunks: Sequence[Hunk], backend: Backend, config: GenerationConfig,
+                  progress: Progress | None = None) -> list[HaikuComment | Rejection]:
+    """One HaikuComment (valid) or Rejection per hunk, in the order given."""
+    few_shot = resolve_few_shot(config, backend)
+    work = [_Hunk(h, build_prompt(h, few_shot=few_shot), []) for h in hunks]
+    constrained = config.constrained and backend.name == "transformers"
+    first = config.candidates if not constrained else 1
+    _round(work, backend, config, first, 0.0 if first == 1 else config.temperature, constrained, progress)
+    for _ in range(config.revise_rounds):
+        open_work = [w for w in work if w.winner is None]
+        if not open_work:
+            break
+        temperature = config.temperature if config.candidates > 1 else 0.0
+        _round(open_work, backend, config, config.candidates, temperature, constrained, None, revise=True)
+    return [_outcome(w) for w in work]
+
+
+def resolve_few_shot(config: GenerationConfig, backend: Backend) -> int:
+    """-1 (auto): worked examples for a model without an adapter; none for a fine-tuned one,
+    which learned the form and would only copy them."""
+    if config.few_shot >= 0:
+        return min(config.few_shot, len(EXAMPLES))
+    return 0 if backend.describe().get("adapter") else len(EXAMPLES)
+
+
+def _round(work: list[_Hunk], backend: Backend, config: GenerationConfig, n: int, temperature: float,
+           constrained: bool, progress: Progress | None, revise: bool = False) -> None:
+    total = len(work)
+    for start in range(0, total, config.batch_size):
+        batch = work[start:start + config.batch_size]
+        prompts = [_revised(w) if revise else w.prompt for w in batch]
+        request = GenerationRequest(
+            n=n, max_new_tokens=config.max_new_tokens, temperature=temperature, seed=config.seed,
+            constraints=tuple(FormConstraint(words=w.prompt.words) for w in batch) if constrained else None)
+        for item, texts in zip(batch, backend.generate(prompts, request)):
+            item.rounds += 1
+            for text in texts:
+                candidate = judge(text, item.prompt)
+                item.tried.append(candidate)
+                if candidate.valid and item.winner is None:
+                    item.winner = candidate
+        if progress:
+            progress(min(start + len(batch), total), total)
+
+
+def _revised(item: _Hunk) -> Prompt:
+    last = item.tried[-1]
+    return item.prompt.revised("\n".join(normalize(last.text)) or last.text, last.problem)
+
+
+def _outcome(item: _Hunk) -> HaikuComment | Rejection:
+    hunk, winner = item.hunk, item.winner
+    anchor = hunk.anchor or context_anchor(hunk)
+    if winner is None or anchor is None:
+        reason = "no line to anchor a comment on" if anchor is None else _rejection_reason(item.tried)
+        return Rejection(hunk.path, hunk.header, reason, tuple(item.tried))
+    lines = tuple(winner.text.split("\n"))
+    return HaikuComment(anchor, hunk.header, lines, tuple(winner.syllables), hunk.text,
+                        rounds=item.rounds, candidates=item.tried.index(winner) + 1)
+
+
+def context_anchor(hunk: Hunk) -> Anchor | None:
+    """A hunk of context lines only (a review comment's diff_hunk can be one) is still inside the
+    diff: GitHub accepts a comment on its last head-side line. PR diffs never reach here with
+    such hunks (the filters skip them); review-pair data sets do."""
+    lines = [line.new_line for line in hunk.lines if line.new_line is not None]
+    return Anchor(hunk.path, lines[-1], "RIGHT") if lines else None
+
+
+def _rejection_reason(tried: list[Candidate]) -> str:
+    if not tried:
+        return "the model returned nothing"
+    return f"no valid haiku in {len(tried)} candidate(s); last: {tried[-1].problem}"

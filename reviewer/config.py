@@ -1,0 +1,90 @@
+"""How haiku are generated: one typed config that CLI flags, the YAML file and Action inputs fill.
+
+Every field declares its help, section and flag (the same ``_option`` as the diff filters), so
+``--help``, the docs and the config file never disagree. The resolved config is saved with every
+output (results JSON, harness reports).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+
+from reviewer.filters import ConfigError, _option
+
+BACKENDS = ("transformers", "openai", "fake")
+QUANTIZATIONS = ("none", "8bit", "4bit")
+EMBEDDED = "embedded"  # the model id meaning: Gemma 3 270M from PyPI, with the project's adapter
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    backend: str = _option(
+        "transformers", "Which backend writes the haiku: transformers (a local model), openai (any "
+        "OpenAI-compatible server: vLLM, SGLang, Ollama...), or fake (canned outputs, for tests).",
+        "model", "--backend", choices=BACKENDS)
+    model: str = _option(
+        EMBEDDED, "Model: a hub id (google/gemma-4-E4B-it), a local path, or 'embedded' for Gemma 3 "
+        "270M shipped on PyPI (CPU, no download); for openai, the server's model name.", "model", "--model")
+    adapter: str = _option(
+        "", "LoRA adapter (hub id or local path) for the transformers backend; empty: the "
+        "project's own adapter for the embedded model, none otherwise; 'none' to switch it off.",
+        "model", "--adapter")
+    quantization: str = _option(
+        "none", "Load the weights in 4bit (bitsandbytes NF4) or 8bit, or none.", "model",
+        "--quantization", choices=QUANTIZATIONS)
+    device: str = _option("auto", "Torch device: auto (GPU when there is one), cpu, cuda, cuda:1...",
+                          "model", "--device")
+    openai_base_url: str = _option(
+        "", "Base URL of the OpenAI-compatible server, e.g. http://localhost:8000/v1 "
+        "(default: $OPENAI_BASE_URL).", "model", "--openai-base-url")
+    openai_api_key: str = _option(
+        "", "API key for the server (default: $OPENAI_API_KEY; many local servers need none).", "model")
+    fake_outputs: str = _option(
+        "", "For the fake backend: a JSON list (or JSONL) file of canned outputs.", "model", "--fake-outputs")
+    constrained: bool = _option(
+        True, "Constrain decoding to 5-7-5 with the form checker (transformers backend).",
+        "generation", "--constrained")
+    candidates: int = _option(
+        4, "Candidates sampled per hunk in each revise round (the first round is one greedy answer).",
+        "generation", "--candidates")
+    revise_rounds: int = _option(
+        1, "Rounds of revising after a greedy answer fails the checker; 0 for none.",
+        "generation", "--revise-rounds")
+    temperature: float = _option(0.7, "Sampling temperature for revise rounds.", "generation", "--temperature")
+    few_shot: int = _option(
+        -1, "Worked examples in each prompt; -1: 3 for a model with no adapter, 0 with one.",
+        "generation", "--few-shot")
+    max_new_tokens: int = _option(40, "Token budget for one haiku.", "generation", "--max-new-tokens")
+    batch_size: int = _option(16, "Hunks per generate call (transformers backend).", "generation", "--batch-size")
+    timeout: float = _option(120.0, "Seconds to wait for one server request (openai backend).", "generation")
+    seed: int = _option(575, "Seed for sampling.", "generation", "--seed")
+
+    def __post_init__(self) -> None:
+        for name, choices in (("backend", BACKENDS), ("quantization", QUANTIZATIONS)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")
+        for name, low in (("candidates", 1), ("revise_rounds", 0), ("max_new_tokens", 8), ("batch_size", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{name} must be an integer >= {low}, not {value!r}")
+        if not -1 <= self.few_shot <= 3:
+            raise ConfigError(f"few_shot must be -1 (auto) or 0 to 3, not {self.few_shot!r}")
+        if not 0.0 <= float(self.temperature) <= 2.0:
+            raise ConfigError(f"temperature must be between 0 and 2, not {self.temperature!r}")
+
+    def resolved(self) -> dict[str, object]:
+        """The settings as used, secrets removed: saved with every output."""
+        settings = asdict(self)
+        settings["openai_api_key"] = "***" if self.api_key() else ""
+        return settings
+
+    def base_url(self) -> str:
+        return self.openai_base_url or os.environ.get("OPENAI_BASE_URL", "")
+
+    def api_key(self) -> str:
+        return self.openai_api_key or os.environ.get("OPENAI_API_KEY", "")
+
+
+def generation_fields() -> tuple:
+    return fields(GenerationConfig)

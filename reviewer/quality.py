@@ -1,0 +1,71 @@
+"""Content rules a haiku must meet besides its syllables: form is never bought with filler.
+
+Shared by the constrained decoder (a word that would break a rule is not offered) and by compose
+(a candidate that breaks one is rejected with the rule's name). The rules are cheap and
+mechanical on purpose; whether a haiku names the right issue is the harness's relevance metric.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Function words may repeat ("the cache and the lock"); content words may not.
+STOPWORDS = frozenset("""
+a an the and or but nor so yet for of to in on at by as is are was were be been being it its
+this that these those with from into onto out up down off over under than then there here
+not no do does did done has have had will would can could should may might must shall
+i you he she we they me him her us them my your our their what which who whom when where why how
+if else while each every all any some one both either neither such own same too very just only
+""".split())
+
+# Words a writer reaches for to fill a count, not to say anything.
+FILLER = frozenset("oh ah alas la lo indeed truly yea nay hey ooh aye yeah".split())
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'.-]*[A-Za-z0-9]|[A-Za-z]")
+
+
+def words_of(text: str) -> list[str]:
+    return [word.lower().rstrip(".") for word in _WORD.findall(text)]
+
+
+def is_content_word(word: str) -> bool:
+    return word not in STOPWORDS and len(word) > 1
+
+
+def repeated_word(lines: list[str] | tuple[str, ...]) -> str | None:
+    """The first content word used twice in the haiku, if any."""
+    seen: set[str] = set()
+    for word in words_of(" ".join(lines)):
+        if is_content_word(word):
+            if word in seen:
+                return word
+            seen.add(word)
+    return None
+
+
+def filler_word(lines: list[str] | tuple[str, ...]) -> str | None:
+    return next((w for w in words_of(" ".join(lines)) if w in FILLER), None)
+
+
+def content_problem(lines: tuple[str, ...], examples: tuple[str, ...] = ()) -> str | None:
+    """Why a 5-7-5 candidate still says nothing worth posting, or None."""
+    if len(set(line.lower() for line in lines)) < len(lines):
+        return "a line is repeated"
+    openings = [tuple(words_of(line)[:3]) for line in lines]
+    if len(set(openings)) < len(openings):
+        return "two lines open with the same words"
+    word = repeated_word(lines)
+    if word:
+        return f"repeats the word {word!r}"
+    word = filler_word(lines)
+    if word:
+        return f"pads with the filler word {word!r}"
+    if copies_example(lines, examples):
+        return "copies the prompt's example"
+    return None
+
+
+def copies_example(lines: tuple[str, ...] | list[str], examples: tuple[str, ...]) -> bool:
+    """Two or more lines taken from the prompt's worked examples: a copy, not a review."""
+    shown = {line.strip().lower() for example in examples for line in example.split("\n")}
+    return sum(line.strip().lower() in shown for line in lines) >= 2
