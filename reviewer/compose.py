@@ -23,7 +23,7 @@ from harness.form import check_haiku
 from reviewer.backends.base import Backend, FormConstraint, GenerationRequest
 from reviewer.config import GenerationConfig
 from reviewer.diff import Anchor, Hunk
-from reviewer.prompt import EXAMPLES, Prompt, build_prompt
+from reviewer.prompt import EXAMPLES, INSTRUCTION, Prompt, build_prompt
 from reviewer.quality import content_problem
 from reviewer.results import Candidate, HaikuComment, Rejection
 from reviewer.safety import check_text
@@ -57,7 +57,7 @@ def judge(text: str, prompt: Prompt, form: tuple[int, ...] = (5, 7, 5)) -> Candi
     verdict = check_haiku("\n".join(lines), form)
     if not verdict.strict:
         return Candidate(text, counts, False, verdict.explain())
-    filler = content_problem(tuple(lines), prompt.examples)
+    filler = content_problem(tuple(lines), prompt.examples, INSTRUCTION)
     if filler:
         return Candidate(text, counts, False, filler)
     return Candidate("\n".join(lines), counts, True)

@@ -120,7 +120,10 @@ class WordRules:
             if part and not self._knows_part(part):
                 return None
             total += read_word(part).syllables if part else 0
-        floor = self._partial_floor(partial) if partial.strip("'_") else 0
+        if partial.strip("'_"):
+            floor = self._partial_floor(partial)
+        else:  # "senior-": a part must still follow a joiner, and it has a syllable at least
+            floor = 1 if open_word[-1:] in ".-/:" else 0
         return None if floor is None else total + floor
 
     def _partial_floor(self, partial: str) -> int | None:

@@ -47,7 +47,7 @@ def filler_word(lines: list[str] | tuple[str, ...]) -> str | None:
     return next((w for w in words_of(" ".join(lines)) if w in FILLER), None)
 
 
-def content_problem(lines: tuple[str, ...], examples: tuple[str, ...] = ()) -> str | None:
+def content_problem(lines: tuple[str, ...], examples: tuple[str, ...] = (), instructions: str = "") -> str | None:
     """Why a 5-7-5 candidate still says nothing worth posting, or None."""
     if len(set(line.lower() for line in lines)) < len(lines):
         return "a line is repeated"
@@ -62,7 +62,20 @@ def content_problem(lines: tuple[str, ...], examples: tuple[str, ...] = ()) -> s
         return f"pads with the filler word {word!r}"
     if copies_example(lines, examples):
         return "copies the prompt's example"
+    if instructions and copies_instructions(lines, instructions):
+        return "copies the prompt's instructions"
     return None
+
+
+def copies_instructions(lines: tuple[str, ...] | list[str], instructions: str, run: int = 3) -> bool:
+    """A line holding ``run`` consecutive words of the instructions ("you are a senior"): a
+    small base model parroting its prompt."""
+    source = " " + " ".join(words_of(instructions)) + " "
+    for line in lines:
+        words = words_of(line)
+        if any(" " + " ".join(words[i:i + run]) + " " in source for i in range(len(words) - run + 1)):
+            return True
+    return False
 
 
 def copies_example(lines: tuple[str, ...] | list[str], examples: tuple[str, ...]) -> bool:

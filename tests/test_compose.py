@@ -117,3 +117,9 @@ def test_the_cli_refuses_bad_settings_in_one_line(tmp_path: Path, capsys) -> Non
 def test_lines_that_open_alike_are_filler() -> None:
     text = "you are a senior\nyou are a junior coder here\nyou are a student"
     assert "open with the same words" in content_problem(tuple(text.split("\n")))
+
+
+def test_a_haiku_parroting_the_instructions_is_rejected() -> None:
+    text = "you are a senior\nengineer reviewing code\nthe pull request waits"
+    candidate = judge(text, build_prompt(HUNK))
+    assert not candidate.valid and "copies the prompt's instructions" in candidate.problem

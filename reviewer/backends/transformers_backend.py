@@ -75,6 +75,8 @@ class TransformersBackend:
         torch.manual_seed(request.seed + rows.start)  # per chunk: repeatable whatever came before
         with torch.inference_mode():
             output = model.generate(**batch, **options)
+        if processor is not None:  # the constrained decoder's own time, for bench/generate.py
+            self.usage.extra["decoder_seconds"] = self.usage.extra.get("decoder_seconds", 0.0) + processor.stats["seconds"]
         new_tokens = output[:, batch["input_ids"].shape[1]:]
         decoded = [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
         self._count(batch, new_tokens, started)
