@@ -56,6 +56,8 @@ def test_the_targets_scan():
 
 
 def test_chain_data_sft_dpo_reviewer_harness(tiny_gemma4_dir: Path, rows_file: Path, tmp_path: Path):
+    from safetensors.torch import load_file
+
     from harness.score import Prediction, Reference, ScoreConfig, score
     from reviewer.backends.base import GenerationRequest, make_backend
     from reviewer.prompt import build_prompt
@@ -76,6 +78,8 @@ def test_chain_data_sft_dpo_reviewer_harness(tiny_gemma4_dir: Path, rows_file: P
                      "--out", str(sft_out)]) == 0
     adapter_config = json.loads((sft_out / "adapter_config.json").read_text())
     assert adapter_config["modules_to_save"] is None
+    after_sft = load_file(sft_out / "adapter_model.safetensors")
+    assert any(t.abs().sum() > 0 for k, t in after_sft.items() if "lora_B" in k)  # peft starts B at 0
     assert len(json.loads((sft_out / "loss.json").read_text())) == 3
     assert (sft_out / "loss.png").stat().st_size > 0 and (sft_out / "sft_config.yaml").exists()
 
@@ -86,6 +90,9 @@ def test_chain_data_sft_dpo_reviewer_harness(tiny_gemma4_dir: Path, rows_file: P
     pairs = [json.loads(line) for line in (dpo_out / "pairs.jsonl").read_text().splitlines()]
     assert pairs and all(p["chosen"].endswith("<turn|>") for p in pairs)
     assert not (dpo_out / "ref").exists()  # trl's frozen reference copy is not shipped
+    after_dpo = load_file(dpo_out / "adapter_model.safetensors")
+    assert after_dpo.keys() == after_sft.keys()  # DPO trained the SFT adapter itself...
+    assert any(not torch.equal(after_dpo[k], after_sft[k]) for k in after_sft)  # ...and moved it
 
     backend = make_backend("transformers", model=model, adapter=str(dpo_out), device="cpu")
     assert backend.describe()["adapter"] == str(dpo_out) and backend.describe()["merged"]
@@ -97,26 +104,6 @@ def test_chain_data_sft_dpo_reviewer_harness(tiny_gemma4_dir: Path, rows_file: P
                    [Reference(r["id"], r["comment"], r["category"]) for r in ROWS],
                    ScoreConfig(predictions="p.jsonl", references="r.jsonl", metrics="form", n_boot=50))
     assert report.n == len(ROWS) and 0.0 <= report.metrics["form_strict"].value <= 1.0
-
-
-def test_adapter_weights_moved_in_both_stages(tiny_gemma4_dir: Path, rows_file: Path, tmp_path: Path):
-    """SFT moves LoRA B off zero; DPO then moves the SFT adapter (it trains, it does not copy)."""
-    from safetensors.torch import load_file
-
-    from training import dpo, sft
-
-    model = str(tiny_gemma4_dir)
-    assert sft.main(["--data", str(rows_file), "--model", model, "--max-steps", "2",
-                     "--per-device-batch", "2", "--effective-batch", "2", "--lr", "1e-2",
-                     "--out", str(tmp_path / "sft")]) == 0
-    after_sft = load_file(tmp_path / "sft" / "adapter_model.safetensors")
-    assert any(t.abs().sum() > 0 for k, t in after_sft.items() if "lora_B" in k)
-    assert dpo.main(["--data", str(rows_file), "--model", model, "--adapter", str(tmp_path / "sft"),
-                     "--samples", "2", "--max-new-tokens", "6", "--max-steps", "2", "--lr", "1e-2",
-                     "--per-device-batch", "2", "--effective-batch", "2", "--out", str(tmp_path / "dpo")]) == 0
-    after_dpo = load_file(tmp_path / "dpo" / "adapter_model.safetensors")
-    assert after_dpo.keys() == after_sft.keys()
-    assert any(not torch.equal(after_dpo[k], after_sft[k]) for k in after_sft)
 
 
 def test_supervised_cpu_loss_equals_the_models_own_loss(tiny_gemma4_dir: Path):
@@ -196,3 +183,30 @@ def test_a_prompt_rendered_for_another_template_is_refused(tiny_gemma4_dir: Path
                      "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()  # transformers' loading bars may come first
     assert err[-1].startswith("python -m training.sft: error: row g3: its prompt was rendered with another chat template")
+
+
+def test_qlora_on_a_4bit_base(tiny_gemma4_dir: Path, rows_file: Path, tmp_path: Path):
+    pytest.importorskip("bitsandbytes")
+    from training import sft
+
+    assert sft.main(["--data", str(rows_file), "--model", str(tiny_gemma4_dir), "--quantization", "4bit",
+                     "--max-steps", "1", "--per-device-batch", "2", "--effective-batch", "2",
+                     "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "adapter_model.safetensors").exists()
+    assert "quantization: 4bit" in (tmp_path / "sft_config.yaml").read_text()
+
+
+def test_export_merge_gives_the_same_model_as_the_adapter(tiny_gemma4_dir: Path, tiny_lora_dir: Path, tmp_path: Path):
+    from reviewer.models import load_model
+    from training import export
+
+    assert export.main(["--adapter", str(tiny_lora_dir), "--model", str(tiny_gemma4_dir), "--merge",
+                        "--out", str(tmp_path)]) == 0
+    assert "library_name: transformers" in (tmp_path / "README.md").read_text()
+    merged = load_model(str(tmp_path), adapter="none", device="cpu").model
+    attached = load_model(str(tiny_gemma4_dir), adapter=str(tiny_lora_dir), device="cpu").model
+    plain = load_model(str(tiny_gemma4_dir), adapter="none", device="cpu").model
+    ids = torch.tensor([[2, 40, 41, 42, 43, 44]])
+    with torch.no_grad():
+        a, b, c = (m(input_ids=ids).logits.float() for m in (merged, attached, plain))
+    assert torch.allclose(a, b, atol=1e-2) and not torch.allclose(a, c, atol=1e-2)

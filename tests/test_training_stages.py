@@ -150,6 +150,19 @@ def test_saved_resolved_config_reads_back_as_input(tmp_path: Path):
     assert parse_config(D.DataConfig, ["--config", str(saved)], "p", "d") == config
 
 
+@pytest.mark.parametrize("module", ["data", "teacher", "sft", "dpo", "export"])
+def test_help_lists_every_setting(module, capsys):
+    import importlib
+    from dataclasses import fields
+
+    stage = importlib.import_module(f"training.{module}")
+    assert exit_code(stage.main, ["--help"]) == 0
+    out = capsys.readouterr().out
+    config = next(c for c in vars(stage).values() if isinstance(c, type) and c.__module__ == stage.__name__
+                  and c.__name__.endswith("Config"))
+    assert all("--" + f.name.replace("_", "-") in out for f in fields(config))
+
+
 def test_every_field_of_every_stage_has_help():
     from dataclasses import fields
 

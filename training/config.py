@@ -4,10 +4,10 @@ Every field is declared with :func:`option` (a default, a help string and a sect
 ``--help``, the YAML keys and the saved resolved config never disagree::
 
     @dataclass(frozen=True)
-    class SFTConfig:
+    class SFTRunConfig:
         lr: float = option(2e-4, "Peak learning rate.", "optimisation")
 
-    config = parse_config(SFTConfig, argv, "LoRA SFT")   # --config FILE.yaml, then --lr 1e-4 wins
+    config = parse_config(SFTRunConfig, argv, PROG, "LoRA SFT")  # --config FILE.yaml, then --lr 1e-4 wins
     save_resolved(config, out_dir / "sft_config.yaml", stage="sft")
 
 Precedence: dataclass defaults < the YAML file (``--config``) < flags given on the command line.
@@ -63,8 +63,7 @@ def field_types(cls: type) -> dict[str, type]:
 
 
 def build_parser(cls: type, prog: str, description: str) -> argparse.ArgumentParser:
-    parser = _Parser(prog=prog, description=description,
-                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = _Parser(prog=prog, description=description)
     parser.add_argument("--config", metavar="YAML", help="YAML file of settings (flags override it)")
     types = field_types(cls)
     groups: dict[str, argparse._ArgumentGroup] = {}
@@ -77,8 +76,9 @@ def build_parser(cls: type, prog: str, description: str) -> argparse.ArgumentPar
             extra["action"] = argparse.BooleanOptionalAction
         else:
             extra["type"] = kind
+        help_text = f"{spec.metadata['help']} (default: {spec.default!r})".replace("%", "%%")
         group.add_argument(_flag(spec.name), dest=spec.name, default=argparse.SUPPRESS,
-                           help=f"{spec.metadata['help']} (default: {spec.default!r})", **extra)
+                           help=help_text, **extra)
     return parser
 
 
@@ -217,7 +217,7 @@ def run_main(body: Callable[[], int], prog: str) -> int:
 
     try:
         return body()
-    except (StageError, ConfigError, BackendError) as err:
+    except (StageError, ConfigError, BackendError, OSError) as err:  # OSError: unwritable --out...
         if os.environ.get("LGTM575_DEBUG"):
             raise
         print(f"{prog}: error: {err}", file=sys.stderr)

@@ -5,7 +5,7 @@ CPU smoke (local files, no network, no model)::
     python -m training.data --source training/data/embedded --out out/data
     python -m training.data --source training/data/embedded --model embedded --out out/data-sft
 
-Full size (the hub set through ``datasets``; needs network and a GPU box is not needed)::
+Full size (the hub set through ``datasets``: needs network, not a GPU)::
 
     python -m training.data --source ronantakizawa/codereview-bench --language python \\
         --out out/data                       # then: python -m training.teacher --data out/data/train.jsonl

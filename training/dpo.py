@@ -252,15 +252,15 @@ def dpo_args(config: DPORunConfig, out: Path, device: str, bf16: bool) -> Any:
 def train(config: DPORunConfig) -> dict[str, Any]:
     import torch
 
-    from training.sft import (_remove_if_empty, progress_callback, quiet, training_device, use_bf16,
-                              write_loss_curve)
+    from training.sft import (remove_if_empty, last_loss, progress_callback, quiet, training_device,
+                              use_bf16, write_loss_curve)
 
     torch.manual_seed(config.seed)
     out, device = Path(config.out), training_device(config.device)
     loaded, policy = load_policy(config, device)
     pairs = read_pairs(config.pairs) if config.pairs else build_pairs(policy, loaded, config)
     write_jsonl(out / "pairs.jsonl", pairs)
-    curve = progress_callback()
+    curve = progress_callback("dpo")
     bf16 = use_bf16(config.precision, device)
     trainer = quiet(make_trainer_class()(
         model=policy, args=dpo_args(config, out, device, bf16),
@@ -272,10 +272,10 @@ def train(config: DPORunConfig) -> dict[str, Any]:
     stats = {"pairs": len(pairs), "steps": trainer.state.global_step, "seconds": round(seconds, 1),
              "seconds_per_step": round(seconds / max(trainer.state.global_step, 1), 2),
              "chosen_from_samples": sum(p.get("chosen_source") == "sample" for p in pairs),
-             "final_loss": curve.rows[-1].get("loss") if curve.rows else None, "device": device}
+             "final_loss": last_loss(curve.rows), "device": device}
     if trainer.is_world_process_zero():
         trainer.model.save_pretrained(out, selected_adapters=["default"])
-        _remove_if_empty(out / "checkpoints")
+        remove_if_empty(out / "checkpoints")
         write_json(out / "train_stats.json", stats)
         write_loss_curve(curve.rows, out, f"DPO (beta {config.beta:g}) on {config.adapter}", "DPO loss")
         save_resolved(config, out / "dpo_config.yaml", stage="dpo", stats=stats)

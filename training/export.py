@@ -36,6 +36,7 @@ from training.config import StageError, option, parse_config, read_yaml, run_mai
 PROG = "python -m training.export"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 SIDE_FILES = ("sft_config.yaml", "dpo_config.yaml", "train_stats.json", "loss.json", "loss.png")
+EMBEDDED_BASE = "google/gemma-3-270m"  # what the embedded GGUF was quantized from
 HEADLINE = ("form_strict", "form_lenient", "rel_real", "rel_floor", "rel_gap",
             "category_macro_f1", "category_gap_macro_f1")
 
@@ -45,8 +46,9 @@ class ExportConfig:
     adapter: str = option("", "The adapter folder to export (training.sft or training.dpo --out).", "input")
     model: str = option("", "Its base model: 'embedded', a hub id or a local path; empty: the model "
                         "its training config names (else embedded).", "input")
-    base_model_id: str = option("google/gemma-3-270m", "The base model's hub id for the card's "
-                                "metadata (for 'embedded': Gemma 3 270M).", "card")
+    base_model_id: str = option("", "The base model's hub id for the card's metadata; empty: "
+                                "google/gemma-3-270m for 'embedded', the model itself for a hub "
+                                "id, none for a local path.", "card")
     report: str = option("", "Harness numbers: harness.score report.json or harness.run "
                          "results.json.", "card")
     title: str = option("lgtm-575 haiku reviewer adapter", "The card's title.", "card")
@@ -153,13 +155,23 @@ def trained_model(config: ExportConfig, adapter: Path) -> str:
     return config.model or "embedded"
 
 
+def base_model_id(config: ExportConfig, model: str) -> str:
+    if config.base_model_id or model == "embedded":
+        return config.base_model_id or EMBEDDED_BASE
+    return "" if Path(model).expanduser().exists() or model.startswith((".", "/", "~")) else model
+
+
 def model_card(config: ExportConfig, adapter: Path) -> str:
-    front = {"base_model": config.base_model_id, "library_name": "peft", "license": config.license,
-             "pipeline_tag": "text-generation", "tags": ["lgtm-575", "code-review", "haiku", "lora"]}
     import yaml
 
     model = trained_model(config, adapter)
-    shown = f"{config.base_model_id} (the reviewer's embedded model)" if model == "embedded" else model
+    base = base_model_id(config, model)
+    front = {"base_model": base, "library_name": "transformers" if config.merge else "peft",
+             "license": config.license, "pipeline_tag": "text-generation",
+             "tags": ["lgtm-575", "code-review", "haiku", "lora"]}
+    if not base:
+        del front["base_model"]
+    shown = f"{base} (the reviewer's embedded model)" if model == "embedded" else model
     usage = f"python -m reviewer PR.diff --model {model} --adapter PATH"
     sections = [f"---\n{yaml.safe_dump(front, sort_keys=False).strip()}\n---\n", f"# {config.title}\n",
                 f"A LoRA adapter{' (merged into the weights)' if config.merge else ''} for "

@@ -1,18 +1,21 @@
 """LoRA SFT with trl on prompt/completion rows: the loss is on the haiku (and its end of turn) only.
 
-CPU smoke (the embedded Gemma 3 270M, 8 rows, 2 optimizer steps; ~10 s a step on 2 cores)::
+CPU smoke (the embedded Gemma 3 270M, 2 optimizer steps of 8 rows; measured 49-56 s a step on
+the 2-core dev machine while other jobs shared it, ~40 CPU-seconds a step)::
 
     python -m training.sft --data training/data/embedded --limit 16 --max-steps 2 --out out/sft-smoke
 
-The embedded adapter (CPU is enough at this size)::
+The embedded adapter (CPU is enough at this size: 330 rows x 3 epochs = 124 steps)::
 
-    python -m training.sft --data training/data/embedded --model embedded --out training/adapters/embedded
+    python -m training.sft --data training/data/embedded --out reviewer/adapters/gemma3-270m-lgtm575
 
 GPU, full size (one GPU, or several through accelerate; QLoRA with --quantization 4bit)::
 
     python -m training.sft --data out/teacher/targets.jsonl --model google/gemma-4-E4B-it --out out/sft
-    accelerate launch --num_processes 4 -m training.sft --config sft.yaml --model google/gemma-4-E4B-it
-    python -m training.sft --data out/teacher/targets.jsonl --model google/gemma-4-E4B-it --quantization 4bit
+    accelerate launch --num_processes 4 -m training.sft --data out/teacher/targets.jsonl \\
+        --model google/gemma-4-E4B-it --per-device-batch 2 --out out/sft
+    python -m training.sft --data out/teacher/targets.jsonl --model google/gemma-4-E4B-it \\
+        --quantization 4bit --out out/sft-qlora
 
 Rows: ``prompt`` + ``completion`` (training.data ``--model`` writes them), or ``path`` +
 ``diff_hunk`` + ``haiku`` (distillation rows), rendered here with the same function, so the prompt
@@ -30,8 +33,8 @@ Why it is shaped this way:
 * On a CPU the loss runs the LM head over the supervised positions only (``--cpu-loss
   supervised``): the backbone's hidden states are sliced to the completion tokens before the
   262k-word head, whose cost otherwise dominates, and gradient checkpointing stays off. trl's own
-  fused head scores every position off-GPU (``--cpu-loss trl`` keeps it, for comparison). On a
-  GPU trl's fused head is used as it is.
+  fused head scores every position off-GPU (``--cpu-loss trl`` keeps it, for comparison: 138 s a
+  step against 56 s, same machine and load, same losses). On a GPU trl's fused head is used as it is.
 * Precision ``auto``: bf16 weights where bf16 is supported (CUDA with bf16, or a CPU with
   AVX512-BF16/AMX), float32 elsewhere; LoRA weights stay float32 (peft's default).
 
@@ -318,7 +321,7 @@ def make_trainer_class() -> type:
 # ----------------------------------------------------------------------------- loss curve
 
 
-def progress_callback(total_hint: int = 0) -> Any:
+def progress_callback(label: str = "sft") -> Any:
     """A TrainerCallback that keeps every logged loss and prints one progress line per log."""
     from transformers import TrainerCallback
 
@@ -338,10 +341,14 @@ def progress_callback(total_hint: int = 0) -> Any:
                               "lr": logs.get("learning_rate"), "seconds": round(seconds, 2)})
             per_step = seconds / max(state.global_step, 1)
             eta = per_step * (state.max_steps - state.global_step)
-            print(f"sft: step {state.global_step}/{state.max_steps} {key} {logs[key]:.4f} "
+            print(f"{label}: step {state.global_step}/{state.max_steps} {key} {logs[key]:.4f} "
                   f"({per_step:.1f} s/step, eta {eta:.0f}s)", file=sys.stderr, flush=True)
 
     return LossCurve()
+
+
+def last_loss(rows: list[dict[str, Any]]) -> float | None:
+    return next((row["loss"] for row in reversed(rows) if "loss" in row), None)
 
 
 def write_loss_curve(rows: list[dict[str, Any]], out: Path, title: str,
@@ -439,7 +446,7 @@ def train(config: SFTRunConfig) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     stats = {**data_stats, "steps": trainer.state.global_step, "seconds": round(seconds, 1),
              "seconds_per_step": round(seconds / max(trainer.state.global_step, 1), 2),
-             "final_loss": curve.rows[-1].get("loss") if curve.rows else None,
+             "final_loss": last_loss(curve.rows),
              "train_loss": result.training_loss, "device": device, "bf16": bf16, "world_size": world,
              "trainable_parameters": sum(p.numel() for p in peft_model.parameters() if p.requires_grad)}
     if trainer.is_world_process_zero():
@@ -449,13 +456,13 @@ def train(config: SFTRunConfig) -> dict[str, Any]:
 
 def save_outputs(model: Any, config: SFTRunConfig, out: Path, stats: dict, rows: list) -> None:
     model.save_pretrained(out)
-    _remove_if_empty(out / "checkpoints")
+    remove_if_empty(out / "checkpoints")
     write_json(out / "train_stats.json", stats)
     write_loss_curve(rows, out, f"LoRA SFT of {config.model} (r {config.lora_r}, lr {config.lr:g})")
     save_resolved(config, out / "sft_config.yaml", stage="sft", stats=stats)
 
 
-def _remove_if_empty(folder: Path) -> None:
+def remove_if_empty(folder: Path) -> None:
     if folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()  # the Trainer's output_dir: nothing is checkpointed (save_strategy "no")
 

@@ -227,7 +227,8 @@ def distill(pairs: Sequence[Pair], backend: Any, embedder: Any, config: TeacherC
         for start in range(0, len(open_jobs), 64):  # bounded batches: progress and memory
             batch = open_jobs[start:start + 64]
             run_round(batch, backend, embedder, config, round_no)
-            progress.advance(sum(1 for job in batch if job.accepted is not None),
+            last = round_no == config.rounds - 1  # after the last round every pair is settled
+            progress.advance(sum(1 for job in batch if last or job.accepted is not None),
                              f"round {round_no + 1}/{config.rounds}")
     return jobs
 
