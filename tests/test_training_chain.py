@@ -82,6 +82,7 @@ def test_chain_data_sft_dpo_reviewer_harness(tiny_gemma4_dir: Path, rows_file: P
     assert any(t.abs().sum() > 0 for k, t in after_sft.items() if "lora_B" in k)  # peft starts B at 0
     assert len(json.loads((sft_out / "loss.json").read_text())) == 3
     assert (sft_out / "loss.png").stat().st_size > 0 and (sft_out / "sft_config.yaml").exists()
+    assert not (sft_out / "README.md").exists() and not (sft_out / "checkpoints").exists()
 
     assert dpo.main(["--data", str(data_out / "train.jsonl"), "--model", model, "--adapter", str(sft_out),
                      "--samples", "2", "--max-new-tokens", "8", "--pairs-per-prompt", "1",

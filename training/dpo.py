@@ -252,7 +252,7 @@ def dpo_args(config: DPORunConfig, out: Path, device: str, bf16: bool) -> Any:
 def train(config: DPORunConfig) -> dict[str, Any]:
     import torch
 
-    from training.sft import (remove_if_empty, last_loss, progress_callback, quiet, training_device,
+    from training.sft import (last_loss, progress_callback, quiet, save_adapter, training_device,
                               use_bf16, write_loss_curve)
 
     torch.manual_seed(config.seed)
@@ -274,8 +274,7 @@ def train(config: DPORunConfig) -> dict[str, Any]:
              "chosen_from_samples": sum(p.get("chosen_source") == "sample" for p in pairs),
              "final_loss": last_loss(curve.rows), "device": device}
     if trainer.is_world_process_zero():
-        trainer.model.save_pretrained(out, selected_adapters=["default"])
-        remove_if_empty(out / "checkpoints")
+        save_adapter(trainer.model, out, selected_adapters=["default"])
         write_json(out / "train_stats.json", stats)
         write_loss_curve(curve.rows, out, f"DPO (beta {config.beta:g}) on {config.adapter}", "DPO loss")
         save_resolved(config, out / "dpo_config.yaml", stage="dpo", stats=stats)

@@ -454,9 +454,18 @@ def train(config: SFTRunConfig) -> dict[str, Any]:
     return stats
 
 
-def save_outputs(model: Any, config: SFTRunConfig, out: Path, stats: dict, rows: list) -> None:
-    model.save_pretrained(out)
+def save_adapter(model: Any, out: Path, **options: Any) -> None:
+    """The adapter files only: peft's boilerplate model card is dropped (training.export writes
+    the real one), and the Trainer's unused checkpoint folder too."""
+    had_card = (out / "README.md").exists()
+    model.save_pretrained(out, **options)
+    if not had_card:
+        (out / "README.md").unlink(missing_ok=True)
     remove_if_empty(out / "checkpoints")
+
+
+def save_outputs(model: Any, config: SFTRunConfig, out: Path, stats: dict, rows: list) -> None:
+    save_adapter(model, out)
     write_json(out / "train_stats.json", stats)
     write_loss_curve(rows, out, f"LoRA SFT of {config.model} (r {config.lora_r}, lr {config.lr:g})")
     save_resolved(config, out / "sft_config.yaml", stage="sft", stats=stats)
