@@ -48,13 +48,13 @@ def normalize(text: str) -> list[str]:
 def judge(text: str, prompt: Prompt, form: tuple[int, ...] = (5, 7, 5)) -> Candidate:
     """A candidate with the checker's verdict and, when it fails, the reason a person can read."""
     lines = normalize(text)
-    counts = tuple(check_haiku("\n".join(lines), form).counts) if lines else ()
+    verdict = check_haiku("\n".join(lines), form) if lines else None
+    counts = tuple(verdict.counts) if verdict else ()
     if len(lines) != LINES:
         return Candidate(text, counts, False, f"has {len(lines)} lines, expected {LINES}")
     unsafe = check_text("\n".join(lines))
     if unsafe:
         return Candidate(text, counts, False, f"unsafe to post: {unsafe}")
-    verdict = check_haiku("\n".join(lines), form)
     if not verdict.strict:
         return Candidate(text, counts, False, verdict.explain())
     filler = content_problem(tuple(lines), prompt.examples, INSTRUCTION)

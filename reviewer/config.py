@@ -8,7 +8,7 @@ output (results JSON, harness reports).
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from reviewer.filters import ConfigError, _option
 
@@ -84,7 +84,3 @@ class GenerationConfig:
 
     def api_key(self) -> str:
         return self.openai_api_key or os.environ.get("OPENAI_API_KEY", "")
-
-
-def generation_fields() -> tuple:
-    return fields(GenerationConfig)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from harness.form import count_line, dictionary
-from harness.form.count import read_word
+from harness.form.count import CAMEL_PIECES, WORD_PATTERN, read_word
 from harness.form.lexicon import CAPS_WORDS, LEXICON
 from reviewer.backends.base import FormConstraint
 from reviewer.quality import is_content_word, words_of
@@ -40,8 +40,8 @@ from reviewer.safety import is_plain
 
 _JOINERS = "'.-/:_"
 _OPEN_WORD = re.compile(r"[\w'.\-/:]*$")  # what may still grow: the form tokenizer's word characters
-_WORDS = re.compile(r"\w(?:[\w'’]|[.\-/:]+(?=\w))*")  # harness.form's word pattern (abbreviations aside)
-_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
+_WORDS = re.compile(WORD_PATTERN)  # the checker's own words (abbreviations aside): one definition
+_CAMEL = CAMEL_PIECES
 # ",,", "===" and runs of spaces: the loops a small model falls into, never words
 # and punctuation standing alone (" ; ", " /"): it belongs at the end of a word
 _STUTTER = re.compile(r"(?!\(\))[^\w\s]{2}|[.\-/:_]{2}|\s{2}|(?:^|\s)[^\w\s]|(?:^|\s)_")
@@ -114,6 +114,8 @@ class WordRules:
     def floor(self, open_word: str) -> int | None:
         """Fewest syllables the word being written can still come to: its finished parts
         counted, its last part by the prefix tables; None if it cannot become a word we allow."""
+        if not open_word:
+            return 0
         *done, partial = _PART_SPLIT.split(open_word)
         total = 0
         for part in done:
@@ -153,13 +155,9 @@ class WordRules:
         if not _PLAIN.fullmatch(part):
             return False
         if len(lower) <= 2:  # CMUdict lists "mm", "er" and every letter: short words must be real
-            return lower in SHORT_WORDS or bool(LEXICON.get(part, (0,))[:1] != (0,) and LEXICON.get(part))
+            return lower in SHORT_WORDS or bool(LEXICON.get(part)) and LEXICON[part][0] > 0
         # a word with no vowel letter is an acronym the lexicon knows (SQL, src) or CMUdict noise (hmm, ths)
         return lower in known_words() if _VOWEL.search(lower) else lower in lexicon_words()
-
-
-def open_word_floor(open_word: str, rules: WordRules) -> int | None:
-    return rules.floor(open_word) if open_word else 0
 
 
 # ----------------------------------------------------------------------------- one row's state
@@ -210,7 +208,7 @@ class RowState:
             return None
         if open_word.lower() in used or open_word.lower() == previous:
             return None  # a word already said: finishing it would be masked, so stop it here
-        floor = open_word_floor(open_word, rules)
+        floor = rules.floor(open_word)
         if floor is None or _count(settled) + floor > rules.targets[self.line]:
             return None
         return RowState(self.line, text, used)

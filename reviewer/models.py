@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from reviewer.backends.base import BackendError
+from reviewer.config import EMBEDDED
 from reviewer.prompt import Prompt
 
-EMBEDDED = "embedded"
 EMBEDDED_ADAPTER = Path(__file__).resolve().parent / "adapters" / "gemma3-270m-lgtm575"
 # The converted checkpoint is stored in bf16: half the disk and load time of fp32, and Q4 weights lose
 # nothing that matters in bf16's 8-bit mantissa.

@@ -78,6 +78,8 @@ _TOKEN = re.compile(
 _SEPARATORS = re.compile(r"[_\-/:'’]+|(?<!\d)\.|\.(?!\d)")
 _RUNS = re.compile(r"\d+(?:\.\d+)*|[^\W\d_]+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[^\W\d_]+")
+# The same two patterns for reviewer.constrain, which must cut words exactly as the checker does.
+WORD_PATTERN, CAMEL_PIECES = _WORD, _CAMEL
 _ORDINAL = re.compile(r"(\d+)(st|nd|rd|th)$", re.I)
 _GROUPED = re.compile(_GROUPED_NUMBER + "$")
 _POSSESSIVE = re.compile(r"(.+?)['’]s$")
