@@ -57,7 +57,7 @@ def judge(text: str, prompt: Prompt, form: tuple[int, ...] = (5, 7, 5)) -> Candi
         return Candidate(text, counts, False, f"unsafe to post: {unsafe}")
     if not verdict.strict:
         return Candidate(text, counts, False, verdict.explain())
-    filler = content_problem(tuple(lines), prompt.examples, INSTRUCTION)
+    filler = content_problem(tuple(lines), prompt.examples, INSTRUCTION, prompt.words)
     if filler:
         return Candidate(text, counts, False, filler)
     return Candidate("\n".join(lines), counts, True)

@@ -35,7 +35,7 @@ from harness.form import count_line, dictionary
 from harness.form.count import CAMEL_PIECES, WORD_PATTERN, read_word
 from harness.form.lexicon import CAPS_WORDS, LEXICON
 from reviewer.backends.base import FormConstraint
-from reviewer.quality import is_content_word, words_of
+from reviewer.quality import GLUED_WORD, dangling_end, is_content_word, stray_word, words_of
 from reviewer.safety import is_plain
 
 _JOINERS = "'.-/:_"
@@ -97,6 +97,7 @@ class WordRules:
     targets: tuple[int, ...]
     hunk_words: frozenset[str]  # lower-cased identifiers of the hunk and their pieces
     hunk_prefixes: dict[str, int] = field(default_factory=dict)  # prefix -> fewest syllables
+    identifiers: frozenset[str] = frozenset()  # the hunk's whole identifiers: a dotted name's parts
 
     @classmethod
     def for_constraint(cls, constraint: FormConstraint) -> "WordRules":
@@ -109,13 +110,16 @@ class WordRules:
             count = read_word(word).syllables
             for end in range(1, len(word) + 1):
                 prefixes[word[:end]] = min(prefixes.get(word[:end], 99), count)
-        return cls(tuple(constraint.syllables), frozenset(words), prefixes)
+        return cls(tuple(constraint.syllables), frozenset(words), prefixes,
+                   frozenset(w.lower() for w in constraint.words))
 
     def floor(self, open_word: str) -> int | None:
         """Fewest syllables the word being written can still come to: its finished parts
         counted, its last part by the prefix tables; None if it cannot become a word we allow."""
         if not open_word:
             return 0
+        if not self._dotted_from_hunk(open_word):
+            return None
         *done, partial = _PART_SPLIT.split(open_word)
         total = 0
         for part in done:
@@ -141,8 +145,19 @@ class WordRules:
     def knows(self, word: str) -> bool:
         """May this finished word stand in a haiku?"""
         word = word.strip(_JOINERS)
+        if not self._dotted_from_hunk(word):
+            return False
         return not word or word.lower() in self.hunk_words or all(
             self._knows_part(part) for part in _PART_SPLIT.split(word) if part)
+
+    def _dotted_from_hunk(self, word: str) -> bool:
+        """A dotted name (self.cache) must be the hunk's: every part one of its identifiers, the
+        part being written a prefix of one (quality.dotted_outside_hunk, while decoding)."""
+        *done, partial = word.split(".")
+        if not done or not any(p[:1].isalpha() or p[:1] == "_" for p in (*done[1:], partial)):
+            return True  # no dot, a sentence's full stop still open, or a number (3.14)
+        return (all(p.lower() in self.identifiers for p in done)
+                and (not partial or partial.lower() in self.hunk_prefixes))
 
     def _knows_part(self, part: str) -> bool:
         """Cheap on purpose: dictionary lookups only, never the estimator (this runs for every
@@ -193,7 +208,7 @@ class RowState:
         return RowState(self.line + 1, "", ended.used | _content(_open(ended.text)))
 
     def _extend(self, text: str, rules: WordRules) -> "RowState | None":
-        if not _decodable(text) or _STUTTER.search(text):
+        if not _decodable(text) or _STUTTER.search(text) or GLUED_WORD.search(text):
             return None
         open_word = _open(text)
         settled = text[: len(text) - len(open_word)]
@@ -221,6 +236,9 @@ class RowState:
             return False
         if self.text.rstrip()[-1:] in _JOINERS:
             return False
+        last_line = self.line == len(rules.targets) - 1
+        if stray_word(self.text, last_line) or last_line and dangling_end(self.text):
+            return False  # quality's rules: "a copy? thumbs", "...passes it through the"
         return bool(_WORDS.search(self.text)) and _count(self.text) == rules.targets[self.line]
 
 

@@ -14,12 +14,25 @@ STOPWORDS = frozenset("""
 a an the and or but nor so yet for of to in on at by as is are was were be been being it its
 this that these those with from into onto out up down off over under than then there here
 not no do does did done has have had will would can could should may might must shall
-i you he she we they me him her us them my your our their what which who whom when where why how
+i you he she we they me him her us them my your our their what which who whom when where how
 if else while each every all any some one both either neither such own same too very just only
 """.split())
 
+# "why" is not among them: a haiku that asks "why?" twice is stalling, not asking.
+
 # Words a writer reaches for to fill a count, not to say anything.
 FILLER = frozenset("oh ah alas la lo indeed truly yea nay hey ooh aye yeah".split())
+
+# A word glued to a question or exclamation mark ("a copy?Ya", "why?_"): the tail a small model
+# adds to reach a line's count. Dots are left alone here: see dotted_outside_hunk.
+GLUED_WORD = re.compile(r"[?!]\w")
+# Words a sentence cannot end on: a haiku whose last word is one of them was cut to fit its count.
+DANGLING = frozenset("""
+a an the of to with and or but nor for from into onto by at in on as than its their your my our
+is are was were be if so
+""".split())
+_DOTTED = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+")
+_QUESTION = re.compile(r"[?!]")
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'.-]*[A-Za-z0-9]|[A-Za-z]")
 
@@ -47,13 +60,48 @@ def filler_word(lines: list[str] | tuple[str, ...]) -> str | None:
     return next((w for w in words_of(" ".join(lines)) if w in FILLER), None)
 
 
-def content_problem(lines: tuple[str, ...], examples: tuple[str, ...] = (), instructions: str = "") -> str | None:
-    """Why a 5-7-5 candidate still says nothing worth posting, or None."""
+def dangling_end(text: str) -> str | None:
+    """The function word the text ends on ("...passes it through the"), or None."""
+    words = words_of(text)
+    return words[-1] if words and words[-1] in DANGLING and not text.rstrip()[-1:] in "?!" else None
+
+
+def stray_word(line: str, last: bool) -> str | None:
+    """A lone word between two question marks ("why? hands?") or, on the last line, after the
+    final one ("a copy? thumbs"): a count filled with whatever came to hand."""
+    pieces = _QUESTION.split(line)[1:]
+    if not last and pieces:
+        pieces = pieces[:-1]  # the line goes on in the next one
+    return next((w[0] for w in map(words_of, pieces) if len(w) == 1), None)
+
+
+def dotted_outside_hunk(text: str, hunk_words: frozenset[str]) -> str | None:
+    """A dotted name whose parts are not all identifiers of the hunk ("docstring.passwords"):
+    glued words, not code the hunk has."""
+    return next((name for name in _DOTTED.findall(text)
+                 if not all(part.lower() in hunk_words for part in name.split("."))), None)
+
+
+def content_problem(lines: tuple[str, ...], examples: tuple[str, ...] = (), instructions: str = "",
+                    hunk_words: frozenset[str] | None = None) -> str | None:
+    """Why a 5-7-5 candidate still says nothing worth posting, or None. ``hunk_words`` (the
+    hunk's identifiers, lower-cased) turns on the dotted-name rule."""
     if len(set(line.lower() for line in lines)) < len(lines):
         return "a line is repeated"
     openings = [tuple(words_of(line)[:3]) for line in lines]
     if len(set(openings)) < len(openings):
         return "two lines open with the same words"
+    glued = next(filter(None, map(GLUED_WORD.search, lines)), None)
+    if glued:
+        return f"glues a word to {glued.group()[0]!r}"
+    word = dangling_end(lines[-1])
+    if word:
+        return f"ends on {word!r}, cut to fit"
+    word = next((w for i, line in enumerate(lines) if (w := stray_word(line, i == len(lines) - 1))), None)
+    if word:
+        return f"a stray word after a question: {word!r}"
+    if hunk_words is not None and (name := dotted_outside_hunk(" ".join(lines), hunk_words)):
+        return f"{name} is not a name in the hunk"
     word = repeated_word(lines)
     if word:
         return f"repeats the word {word!r}"

@@ -81,9 +81,16 @@ def test_unsafe_text_is_never_valid(text: str, problem: str | None) -> None:
 @pytest.mark.parametrize("text, problem", [
     ("the cache is the cache\na slow host can hang this call\ngive it a deadline", "repeats the word 'cache'"),
     ("oh timeout on get\na slow host can hang this call\ngive it a deadline", "filler"),
+    ("no timeout on get\na slow host can hang this call\nwhy no deadline?Ya", "glues a word to '?'"),
+    ("reply can stall here\na slow host holds the worker\nso it waits on the", "ends on 'the', cut to fit"),
+    ("reply can stall here\na slow host hangs: why? hands? wait\ngive it a deadline", "a stray word after a question"),
+    ("reply can stall here\na slow host holds the worker\nuse a deadline? thumbs", "a stray word after a question"),
+    ("reply can stall here\nwhy can a slow host hang this\ncall? why no deadline", "repeats the word 'why'"),
+    ("reply.data stalls\na slow host holds the worker\npass a timeout too", "reply.data is not a name"),
     (EXAMPLES[0].haiku, "copies the prompt's example"),
 ])
 def test_filler_repeats_and_copied_examples_are_rejected(text: str, problem: str) -> None:
+    assert check_haiku(text).strict or problem.startswith("copies"), text  # the count is not the reason
     prompt = build_prompt(HUNK, few_shot=3)
     candidate = judge(text, prompt)
     assert not candidate.valid and problem in candidate.problem
@@ -96,14 +103,15 @@ def test_normalize_drops_labels_quotes_and_blank_lines() -> None:
 
 def test_the_cli_prints_markdown_and_json_from_the_fake_backend(tmp_path: Path, capsys) -> None:
     outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps([VALID]), encoding="utf-8")
+    haiku = "the cache lookup stalls\na slow host holds this worker\npass a timeout too"
+    outputs.write_text(json.dumps([haiku]), encoding="utf-8")
     diff = str(ROOT / "examples" / "sample.diff")
     assert cli.main([diff, "--backend", "fake", "--fake-outputs", str(outputs)]) == 0
     markdown = capsys.readouterr().out
-    assert "> session.get can stall" in markdown and "poetry.lock: lock file" in markdown
+    assert "> the cache lookup stalls" in markdown and "poetry.lock: lock file" in markdown
     assert cli.main([diff, "--backend", "fake", "--fake-outputs", str(outputs), "--format", "json"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload["comments"][0]["haiku"] == VALID.split("\n") and payload["comments"][0]["syllables"] == [5, 7, 5]
+    assert payload["comments"][0]["haiku"] == haiku.split("\n") and payload["comments"][0]["syllables"] == [5, 7, 5]
     assert payload["model"]["backend"] == "fake" and payload["config"]["candidates"] == 4
 
 

@@ -59,6 +59,8 @@ def test_repeats_stutters_operators_and_unsafe_characters_are_masked() -> None:
     assert write("a", ",,") is None and write("a", "  ") is None
     assert write("x", " ==") is None and write("a", " @") is None and write("see", " http") is not None
     assert write("see", " http", "://") is None
+    assert write("use", " a", " copy?", "Ya") is None and write("use", " a", " copy?") is not None
+    assert write("use", " a", " copy?", "_") is None
 
 
 def test_eos_only_after_the_last_line_is_complete() -> None:
@@ -124,6 +126,27 @@ def test_whatever_the_processor_lets_finish_is_valid_by_harness_form(tokenizer) 
             finished += 1
             assert check_haiku(text).strict, (seed, text)
     assert finished >= 3
+
+
+def test_a_dotted_name_must_be_the_hunks() -> None:
+    rules = WordRules.for_constraint(FormConstraint((9, 9, 9), frozenset({"session", "get", "tqdm"})))
+    assert write("call", " session.get", " ", rules=rules) is not None
+    assert write("call", " session.", "put", rules=rules) is None          # no hunk name starts with put
+    assert write("keep", " the", " string.", "why", rules=rules) is None   # glued words, not code
+    assert write("keep", " the", " string.", " now", rules=rules) is not None  # a full stop
+
+
+def test_the_last_line_may_not_end_cut_short_or_on_a_stray_word() -> None:
+    two_lines = write("the", " cache", " leaks", " fast", " now", "\n", "nothing", " ever", " clears", " it", " out", "\n")
+    assert two_lines is not None and two_lines.line == 2
+    cut = write("it", " goes", " through", " to", " the", state=two_lines)      # 5 syllables, ends on "the"
+    assert cut is not None and write("<eos>", state=cut) is None
+    stray = write("use", " a", " copy?", " thumbs", state=two_lines)          # a word after the question
+    assert stray is not None and write("<eos>", state=stray) is None
+    fine = write("bound", " it", " with", " a", " cap", state=two_lines)
+    assert write("<eos>", state=fine).done
+    assert write("why", " not", " one?", " ask", " it", "\n") is not None   # a question mid-haiku may go on
+    assert write("why", " ask", " why", " now", " please") is None             # "why" asked twice
 
 
 def test_a_line_may_not_end_on_a_joiner() -> None:

@@ -78,6 +78,7 @@ def test_chain_data_sft_dpo_reviewer_harness(tiny_gemma4_dir: Path, rows_file: P
                      "--out", str(sft_out)]) == 0
     adapter_config = json.loads((sft_out / "adapter_config.json").read_text())
     assert adapter_config["modules_to_save"] is None
+    assert adapter_config["base_model_name_or_path"] == model  # the name given, not a cache folder
     after_sft = load_file(sft_out / "adapter_model.safetensors")
     assert any(t.abs().sum() > 0 for k, t in after_sft.items() if "lora_B" in k)  # peft starts B at 0
     assert len(json.loads((sft_out / "loss.json").read_text())) == 3

@@ -274,7 +274,7 @@ def train(config: DPORunConfig) -> dict[str, Any]:
              "chosen_from_samples": sum(p.get("chosen_source") == "sample" for p in pairs),
              "final_loss": last_loss(curve.rows), "device": device}
     if trainer.is_world_process_zero():
-        save_adapter(trainer.model, out, selected_adapters=["default"])
+        save_adapter(trainer.model, out, base_model=config.model, selected_adapters=["default"])
         write_json(out / "train_stats.json", stats)
         write_loss_curve(curve.rows, out, f"DPO (beta {config.beta:g}) on {config.adapter}", "DPO loss")
         save_resolved(config, out / "dpo_config.yaml", stage="dpo", stats=stats)

@@ -454,18 +454,25 @@ def train(config: SFTRunConfig) -> dict[str, Any]:
     return stats
 
 
-def save_adapter(model: Any, out: Path, **options: Any) -> None:
+def save_adapter(model: Any, out: Path, base_model: str = "", **options: Any) -> None:
     """The adapter files only: peft's boilerplate model card is dropped (training.export writes
-    the real one), and the Trainer's unused checkpoint folder too."""
+    the real one), and the Trainer's unused checkpoint folder too. ``base_model`` (the name the
+    run was given: 'embedded', a hub id) replaces the path peft records, which for the embedded
+    model is this machine's cache folder."""
     had_card = (out / "README.md").exists()
     model.save_pretrained(out, **options)
     if not had_card:
         (out / "README.md").unlink(missing_ok=True)
     remove_if_empty(out / "checkpoints")
+    config_path = out / "adapter_config.json"
+    if base_model and config_path.exists():
+        adapter_config = json.loads(config_path.read_text(encoding="utf-8"))
+        adapter_config["base_model_name_or_path"] = base_model
+        config_path.write_text(json.dumps(adapter_config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def save_outputs(model: Any, config: SFTRunConfig, out: Path, stats: dict, rows: list) -> None:
-    save_adapter(model, out)
+    save_adapter(model, out, base_model=config.model)
     write_json(out / "train_stats.json", stats)
     write_loss_curve(rows, out, f"LoRA SFT of {config.model} (r {config.lora_r}, lr {config.lr:g})")
     save_resolved(config, out / "sft_config.yaml", stage="sft", stats=stats)
