@@ -21,11 +21,10 @@ import json
 import sys
 import time
 from collections import Counter
-from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.run import RunError, _make_dir, _progress, _typed, _write, load_rows, parse_hunks
+from harness.run import RunError, _make_dir, _option, _progress, _write, load_rows, parse_hunks
 
 PROG = "python -m harness.coverage"
 GOAL = 0.98
@@ -39,15 +38,9 @@ def product_config(spec: str, seed: int) -> Any:
     backend, _, rest = spec.partition(":")
     if backend not in BACKENDS:
         raise RunError(f"--system: unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    known = {f.name: f for f in fields(GenerationConfig)}
-    options: dict[str, Any] = {}
-    for item in (part for part in rest.split(",") if part.strip()):
-        key, eq, raw = (part.strip() for part in item.partition("="))
-        if not eq or key not in known or key == "backend":
-            raise RunError(f"--system: {item.strip()!r} is not key=value with a GenerationConfig field")
-        options[key] = _typed("coverage", key, raw, known[key].default)
+    options = dict(_option(spec, item, shared=()) for item in rest.split(",") if item.strip())
     try:
-        return replace(GenerationConfig(backend=backend, **options), seed=options.get("seed", seed))
+        return GenerationConfig(backend=backend, **{"seed": seed, **options})
     except ConfigError as err:
         raise RunError(f"--system: {err}") from None
 

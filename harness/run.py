@@ -42,7 +42,7 @@ import re
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -103,15 +103,16 @@ def parse_system(text: str, shared: dict[str, Any]) -> System:
     return System(name, options, config)
 
 
-def _option(name: str, item: str) -> tuple[str, Any]:
+def _option(name: str, item: str, shared: tuple[str, ...] = SHARED) -> tuple[str, Any]:
+    """``key=value`` over GenerationConfig's fields, typed; keys in ``shared`` are the run's."""
     from reviewer.config import GenerationConfig
 
     key, eq, raw = (part.strip() for part in item.partition("="))
     known = {f.name: f for f in fields(GenerationConfig)}
     if not eq or key not in known or key == "backend":
-        choices = ", ".join(k for k in known if k != "backend" and k not in SHARED)
+        choices = ", ".join(k for k in known if k != "backend" and k not in shared)
         raise RunError(f"--system {name}: {item.strip()!r} is not key=value with a key among {choices}")
-    if key in SHARED:
+    if key in shared:
         raise RunError(f"--system {name}: {key} is the same for every system (greedy decoding, one "
                        "prompt); set --few-shot / --max-new-tokens / --seed for all")
     return key, _typed(name, key, raw, known[key].default)

@@ -63,7 +63,7 @@ def filler_word(lines: list[str] | tuple[str, ...]) -> str | None:
 def dangling_end(text: str) -> str | None:
     """The function word the text ends on ("...passes it through the"), or None."""
     words = words_of(text)
-    return words[-1] if words and words[-1] in DANGLING and not text.rstrip()[-1:] in "?!" else None
+    return words[-1] if words and words[-1] in DANGLING and text.rstrip()[-1:] not in "?!" else None
 
 
 def stray_word(line: str, last: bool) -> str | None:
