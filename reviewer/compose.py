@@ -81,14 +81,25 @@ def compose_hunks(hunks: Sequence[Hunk], backend: Backend, config: GenerationCon
     work = [_Hunk(h, build_prompt(h, few_shot=few_shot), []) for h in hunks]
     constrained = config.constrained and backend.name == "transformers"
     first = config.candidates if not constrained else 1
-    _round(work, backend, config, first, 0.0 if first == 1 else config.temperature, constrained, progress)
+    report = _settled_reporter(work, config.revise_rounds, progress)
+    _round(work, backend, config, first, 0.0 if first == 1 else config.temperature, constrained, report)
     for _ in range(config.revise_rounds):
         open_work = [w for w in work if w.winner is None]
         if not open_work:
             break
         temperature = config.temperature if config.candidates > 1 else 0.0
-        _round(open_work, backend, config, config.candidates, temperature, constrained, None, revise=True)
+        _round(open_work, backend, config, config.candidates, temperature, constrained, report, revise=True)
     return [_outcome(w) for w in work]
+
+
+def _settled_reporter(work: list[_Hunk], revise_rounds: int, progress: Progress | None) -> Callable[[], None]:
+    """Progress counts settled hunks (a valid haiku, or no rounds left), so a bar keeps moving
+    through the revise rounds instead of sitting at 100% while they run."""
+    def report() -> None:
+        if progress:
+            settled = sum(w.winner is not None or w.rounds > revise_rounds for w in work)
+            progress(settled, len(work))
+    return report
 
 
 def resolve_few_shot(config: GenerationConfig, backend: Backend) -> int:
@@ -100,9 +111,8 @@ def resolve_few_shot(config: GenerationConfig, backend: Backend) -> int:
 
 
 def _round(work: list[_Hunk], backend: Backend, config: GenerationConfig, n: int, temperature: float,
-           constrained: bool, progress: Progress | None, revise: bool = False) -> None:
-    total = len(work)
-    for start in range(0, total, config.batch_size):
+           constrained: bool, report: Callable[[], None], revise: bool = False) -> None:
+    for start in range(0, len(work), config.batch_size):
         batch = work[start:start + config.batch_size]
         prompts = [_revised(w) if revise else w.prompt for w in batch]
         request = GenerationRequest(
@@ -115,8 +125,7 @@ def _round(work: list[_Hunk], backend: Backend, config: GenerationConfig, n: int
                 item.tried.append(candidate)
                 if candidate.valid and item.winner is None:
                     item.winner = candidate
-        if progress:
-            progress(min(start + len(batch), total), total)
+        report()
 
 
 def _revised(item: _Hunk) -> Prompt:

@@ -28,14 +28,15 @@ from __future__ import annotations
 import functools
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from harness.form import count_line, dictionary
 from harness.form.count import CAMEL_PIECES, WORD_PATTERN, read_word
 from harness.form.lexicon import CAPS_WORDS, LEXICON
 from reviewer.backends.base import FormConstraint
-from reviewer.quality import GLUED_WORD, dangling_end, is_content_word, stray_word, words_of
+from reviewer.quality import (GLUED_WORD, dangling_end, goes_on_after_question, is_content_word, stray_word,
+                              words_of)
 from reviewer.safety import is_plain
 
 _JOINERS = "'.-/:_"
@@ -186,12 +187,13 @@ class RowState:
     text: str = ""  # that line so far
     used: frozenset[str] = frozenset()  # content words finished in earlier lines and this one
     done: bool = False  # EOS emitted, or the row left the constraint (see module doc)
+    before: str = ""  # the last word of the line before: "a / a comma" doubles a word too
 
     def advance(self, token_text: str | None, is_eos: bool, rules: WordRules) -> "RowState | None":
         """The state after one more token, or None when the token makes the haiku unwritable."""
         if is_eos:
             last = self.line == len(rules.targets) - 1
-            return RowState(self.line, self.text, self.used, True) if last and self._complete(rules) else None
+            return replace(self, done=True) if last and self._complete(rules) else None
         if token_text is None or not token_text:
             return None
         if "\n" in token_text:
@@ -205,7 +207,7 @@ class RowState:
         ended = self._extend(self.text + before, rules)
         if ended is None or not ended._complete(rules):
             return None
-        return RowState(self.line + 1, "", ended.used | _content(_open(ended.text)))
+        return RowState(self.line + 1, "", ended.used | _content(_open(ended.text)), before=_last_word(ended.text))
 
     def _extend(self, text: str, rules: WordRules) -> "RowState | None":
         if not _decodable(text) or _STUTTER.search(text) or GLUED_WORD.search(text):
@@ -213,7 +215,7 @@ class RowState:
         open_word = _open(text)
         settled = text[: len(text) - len(open_word)]
         finished = _WORDS.findall(settled[len(self.text) - len(_open(self.text)):])
-        used, previous = self.used, _last_word(self.text[: len(self.text) - len(_open(self.text))])
+        used, previous = self.used, _last_word(self.text[: len(self.text) - len(_open(self.text))]) or self.before
         for word in finished:
             if not rules.knows(word) or _content(word) & used or word.lower() == previous:
                 return None
@@ -226,7 +228,25 @@ class RowState:
         floor = rules.floor(open_word)
         if floor is None or _count(settled) + floor > rules.targets[self.line]:
             return None
-        return RowState(self.line, text, used)
+        if self._dead_end(text, settled, open_word, floor, rules):
+            return None
+        return RowState(self.line, text, used, before=self.before)
+
+    def _dead_end(self, text: str, settled: str, open_word: str, floor: int, rules: WordRules) -> bool:
+        """Whether quality's rules already rule out every way to finish this line. Decoding never
+        backtracks, so a line that fills its count on "the", or asks its question before the
+        count is met, could only end by escaping (an incomplete haiku); masked here, the word
+        that leads there gives way to one that does not."""
+        if stray_word(text, last=False):
+            return True  # "why? hands?": a lone word between two questions
+        target, last = rules.targets[self.line], self.line == len(rules.targets) - 1
+        spent = _count(settled)
+        if last and (goes_on_after_question(text) or settled.rstrip()[-1:] in ("?", "!") and spent < target):
+            return True  # a question may close the haiku, so on the last line it comes at the count
+        if spent + floor == target and (not open_word or rules.knows(open_word)):
+            # the line is full once this word ends: it must end well right here
+            return bool(stray_word(text, last) or last and dangling_end(text))
+        return False
 
     def _complete(self, rules: WordRules) -> bool:
         """The line counts exactly its target, its last word may stand, and it does not end on
@@ -374,7 +394,7 @@ class SyllableBudgetProcessor:
         moved = self._step(row, state, token_id)
         # a token outside the mask (sampling from all -inf, or a caller's processor) ends the
         # row's constraint; compose checks the finished text anyway
-        return moved if moved is not None else RowState(state.line, state.text, state.used, True)
+        return moved if moved is not None else replace(state, done=True)
 
     def _step(self, row: int, state: RowState, token_id: int) -> RowState | None:
         is_eos = token_id in self.eos_ids

@@ -23,16 +23,22 @@ if else while each every all any some one both either neither such own same too 
 # Words a writer reaches for to fill a count, not to say anything.
 FILLER = frozenset("oh ah alas la lo indeed truly yea nay hey ooh aye yeah".split())
 
-# A word glued to a question or exclamation mark ("a copy?Ya", "why?_"): the tail a small model
-# adds to reach a line's count. Dots are left alone here: see dotted_outside_hunk.
-GLUED_WORD = re.compile(r"[?!]\w")
+# A word glued to a question or exclamation mark ("a copy?Ya", "why?_"), a closing parenthesis
+# ("name)list"), a colon, comma or semicolon ("docstring:font", "docs,zero") or a number to a word
+# by a dot ("row.1"): the tail a small model adds to reach a line's count. Dotted names are left
+# alone here (see dotted_outside_hunk); numbers keep their commas (3,000).
+GLUED_WORD = re.compile(r"[?!)]\w|[A-Za-z][:,;]\w|[A-Za-z]\.\d")
 # Words a sentence cannot end on: a haiku whose last word is one of them was cut to fit its count.
 DANGLING = frozenset("""
 a an the of to with and or but nor for from into onto by at in on as than its their your my our
 is are was were be if so
 """.split())
+# Prepositions may end a question ("what is it for?"); these end nothing, asked or not ("why not a?").
+NEVER_LAST = frozenset("a an the and or but nor its their your my our".split())
 _DOTTED = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+")
 _QUESTION = re.compile(r"[?!]")
+_WORD_CHAR = re.compile(r"\w")
+_AFTER_QUESTION = re.compile(r"[?!].*[A-Za-z0-9]")
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'.-]*[A-Za-z0-9]|[A-Za-z]")
 
@@ -56,6 +62,12 @@ def repeated_word(lines: list[str] | tuple[str, ...]) -> str | None:
     return None
 
 
+def doubled_word(lines: list[str] | tuple[str, ...]) -> str | None:
+    """A word said twice in a row, across a line break too ("the answer is a / a comma")."""
+    words = words_of(" ".join(lines))
+    return next((w for w, after in zip(words, words[1:]) if w == after), None)
+
+
 def filler_word(lines: list[str] | tuple[str, ...]) -> str | None:
     return next((w for w in words_of(" ".join(lines)) if w in FILLER), None)
 
@@ -63,7 +75,11 @@ def filler_word(lines: list[str] | tuple[str, ...]) -> str | None:
 def dangling_end(text: str) -> str | None:
     """The function word the text ends on ("...passes it through the"), or None."""
     words = words_of(text)
-    return words[-1] if words and words[-1] in DANGLING and text.rstrip()[-1:] not in "?!" else None
+    if not words:
+        return None
+    if words[-1] in NEVER_LAST or words[-1] in DANGLING and text.rstrip()[-1:] not in "?!":
+        return words[-1]
+    return None
 
 
 def stray_word(line: str, last: bool) -> str | None:
@@ -73,6 +89,12 @@ def stray_word(line: str, last: bool) -> str | None:
     if not last and pieces:
         pieces = pieces[:-1]  # the line goes on in the next one
     return next((w[0] for w in map(words_of, pieces) if len(w) == 1), None)
+
+
+def goes_on_after_question(last_line: str) -> bool:
+    """The last line asks and then keeps writing ("use pytest? plead then?"): a model sure its
+    haiku was over, made to fill the count. A question may close the haiku, not open its tail."""
+    return bool(_AFTER_QUESTION.search(last_line))
 
 
 def dotted_outside_hunk(text: str, hunk_words: frozenset[str]) -> str | None:
@@ -93,16 +115,18 @@ def content_problem(lines: tuple[str, ...], examples: tuple[str, ...] = (), inst
         return "two lines open with the same words"
     glued = next(filter(None, map(GLUED_WORD.search, lines)), None)
     if glued:
-        return f"glues a word to {glued.group()[0]!r}"
+        return f"glues a word to {_WORD_CHAR.sub('', glued.group())!r}"
     word = dangling_end(lines[-1])
     if word:
         return f"ends on {word!r}, cut to fit"
     word = next((w for i, line in enumerate(lines) if (w := stray_word(line, i == len(lines) - 1))), None)
     if word:
         return f"a stray word after a question: {word!r}"
+    if goes_on_after_question(lines[-1]):
+        return "the last line goes on after its question"
     if hunk_words is not None and (name := dotted_outside_hunk(" ".join(lines), hunk_words)):
         return f"{name} is not a name in the hunk"
-    word = repeated_word(lines)
+    word = repeated_word(lines) or doubled_word(lines)
     if word:
         return f"repeats the word {word!r}"
     word = filler_word(lines)

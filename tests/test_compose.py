@@ -54,6 +54,14 @@ def test_a_failed_round_is_revised_with_the_checkers_explanation() -> None:
     assert "line 1: 6 syllables, expected 5" in revised_prompt.messages[-1][1]
 
 
+def test_progress_counts_hunks_settled_through_the_revise_round() -> None:
+    # two hunks: the first is valid at once, the second only after a revise round
+    backend = FakeBackend([VALID, VALID, TOO_LONG, TOO_LONG, VALID, VALID])
+    seen: list[tuple[int, int]] = []
+    compose_hunks([HUNK, HUNK], backend, CONFIG, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 2), (2, 2)]  # not 2/2 before the revise round has run
+
+
 def test_a_hunk_without_a_valid_haiku_is_rejected_with_every_candidate() -> None:
     backend = FakeBackend([TOO_LONG])
     [rejection] = compose_hunks([HUNK], backend, CONFIG)
@@ -85,8 +93,15 @@ def test_unsafe_text_is_never_valid(text: str, problem: str | None) -> None:
     ("reply can stall here\na slow host holds the worker\nso it waits on the", "ends on 'the', cut to fit"),
     ("reply can stall here\na slow host hangs: why? hands? wait\ngive it a deadline", "a stray word after a question"),
     ("reply can stall here\na slow host holds the worker\nuse a deadline? thumbs", "a stray word after a question"),
-    ("reply can stall here\nwhy can a slow host hang this\ncall? why no deadline", "repeats the word 'why'"),
+    ("reply can stall: why?\nwhy can a slow host hang this\ncall with no deadline", "repeats the word 'why'"),
     ("reply.data stalls\na slow host holds the worker\npass a timeout too", "reply.data is not a name"),
+    ("reply can stall here\na slow host holds the worker\nwhy no deadline? a?", "ends on 'a', cut to fit"),
+    ("reply can stall here\na slow host holds the worker\nno deadline? add one", "goes on after its question"),
+    ("the docstring:font stalls\na slow host holds the worker\ngive it a deadline", "glues a word to ':'"),
+    ("it stalls on row.1\na slow host holds the worker\ngive it a deadline", "glues a word to '.'"),
+    ("it stalls on docs,now\na slow host holds the worker\ngive it a deadline", "glues a word to ','"),
+    ("it stalls on (docs)now\na slow host holds the worker\ngive it a deadline", "glues a word to ')'"),
+    ("reply stalls, hang, a\na slow host holds the worker\ngive it a deadline", "repeats the word 'a'"),
     (EXAMPLES[0].haiku, "copies the prompt's example"),
 ])
 def test_filler_repeats_and_copied_examples_are_rejected(text: str, problem: str) -> None:

@@ -139,14 +139,29 @@ def test_a_dotted_name_must_be_the_hunks() -> None:
 def test_the_last_line_may_not_end_cut_short_or_on_a_stray_word() -> None:
     two_lines = write("the", " cache", " leaks", " fast", " now", "\n", "nothing", " ever", " clears", " it", " out", "\n")
     assert two_lines is not None and two_lines.line == 2
-    cut = write("it", " goes", " through", " to", " the", state=two_lines)      # 5 syllables, ends on "the"
-    assert cut is not None and write("<eos>", state=cut) is None
-    stray = write("use", " a", " copy?", " thumbs", state=two_lines)          # a word after the question
-    assert stray is not None and write("<eos>", state=stray) is None
+    cut = write("it", " goes", " through", " to", state=two_lines)
+    assert cut is not None and write(" the", state=cut) is None   # 5 syllables ending on "the": masked at once
+    assert write(" them", state=cut) is not None
+    assert write("use", " a", " lock?", state=two_lines) is None      # a question before the count is met
+    assert write("why", " not", " lock", " it", " a", state=two_lines) is None  # "a" ends nothing, asked or not
+    assert write("why", " not", " use", " a", " lock?", "<eos>", state=two_lines).done
     fine = write("bound", " it", " with", " a", " cap", state=two_lines)
     assert write("<eos>", state=fine).done
     assert write("why", " not", " one?", " ask", " it", "\n") is not None   # a question mid-haiku may go on
     assert write("why", " ask", " why", " now", " please") is None             # "why" asked twice
+
+
+def test_dead_ends_are_masked_at_the_word_that_leads_there() -> None:
+    """Decoding never backtracks: a line that could only end by breaking a quality rule is cut
+    off where it starts, so the model picks another word instead of escaping half-written."""
+    two_lines = write("the", " cache", " leaks", " fast", " now", "\n", "nothing", " ever", " clears", " it", " out", "\n")
+    four = write("keep", " the", " old", " flag", state=two_lines)
+    assert four is not None and write("?", state=four) is None      # a word would have to follow it
+    one_line = write("the", " cache", " leaks", " fast", " now", "\n")
+    assert write("nothing", " ever", " clears", " it", "?", state=one_line) is not None  # mid-haiku it goes on
+    assert write("why", " not", " now?", " hands", "?") is None       # a lone word between two questions
+    assert write("the", " cache", " is", " the", "\n", "the") is None  # "the / the": a doubled word
+    assert write(" full", state=write("keep", " it", " small", " and", state=two_lines)) is not None
 
 
 def test_a_line_may_not_end_on_a_joiner() -> None:
