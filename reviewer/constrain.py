@@ -245,7 +245,7 @@ class RowState:
             return True  # a question may close the haiku, so on the last line it comes at the count
         if spent + floor == target and (not open_word or rules.knows(open_word)):
             # the line is full once this word ends: it must end well right here
-            return bool(stray_word(text, last) or last and dangling_end(text))
+            return _ends_badly(text, last)
         return False
 
     def _complete(self, rules: WordRules) -> bool:
@@ -257,9 +257,15 @@ class RowState:
         if self.text.rstrip()[-1:] in _JOINERS:
             return False
         last_line = self.line == len(rules.targets) - 1
-        if stray_word(self.text, last_line) or last_line and dangling_end(self.text):
+        if _ends_badly(self.text, last_line):
             return False  # quality's rules: "a copy? thumbs", "...passes it through the"
         return bool(_WORDS.search(self.text)) and _count(self.text) == rules.targets[self.line]
+
+
+def _ends_badly(line: str, last: bool) -> bool:
+    """quality's rules on where a line may stop: no stray word after a question, and the haiku
+    not on a function word ("...passes it through the") or a tail after its question."""
+    return bool(stray_word(line, last) or last and (dangling_end(line) or goes_on_after_question(line)))
 
 
 def _decodable(text: str) -> bool:
