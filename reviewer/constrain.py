@@ -15,6 +15,9 @@ haiku can still be finished in form; every other token gets -inf. Counting is ha
 * a line break is masked until the line counts exactly its target, and once it does, every
   token that would add a syllable is masked, which leaves the break (or punctuation): forced;
 * EOS is masked until the last line is complete, and after it nothing else is offered;
+* a word after which the line could only end against reviewer.quality's rules (it fills the
+  count on "the", or a last-line question comes before the count) is masked at that word:
+  decoding never backtracks, so later the row could only escape;
 * only plain characters (reviewer.safety.SAFE_CHARACTERS) are offered: no @, links, markdown;
   and no operators (= + %), whose spoken count depends on what follows them.
 
