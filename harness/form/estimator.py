@@ -4,7 +4,7 @@
    bak[e]+ing, user+s) takes the stem's count plus what that ending adds after a stem ending
    in those two letters ("ed" after "nt" adds one, "s" after "er" none), when the build saw
    that rule hold at least 90% of the time among CMUdict's training words (547 rules).
-2. Otherwise three networks fitted on CMUdict (two residual CNNs and a bidirectional GRU)
+2. Otherwise four networks fitted on CMUdict (two residual CNNs and two bidirectional GRUs)
    score each letter in [0, 1]: does a syllable start here? Their scores are averaged and the
    word's count is the rounded sum.
 
