@@ -247,8 +247,9 @@ class RowState:
         if last and (goes_on_after_question(text) or settled.rstrip()[-1:] in ("?", "!") and spent < target):
             return True  # a question may close the haiku, so on the last line it comes at the count
         if spent + floor == target and (not open_word or rules.knows(open_word)):
-            # the line is full once this word ends: it must end well right here
-            return _ends_badly(text, last)
+            # the line is full once this word ends: it must end well right here. A joiner the
+            # text stops on ("matter:") is not where it ends: a space or a part comes next.
+            return _ends_badly(text.rstrip(_JOINERS), last)
         return False
 
     def _complete(self, rules: WordRules) -> bool:

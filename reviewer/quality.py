@@ -31,10 +31,11 @@ GLUED_WORD = re.compile(r"[?!)]\w|[A-Za-z][:,;]\w|[A-Za-z]\.\d")
 # Words a sentence cannot end on: a haiku whose last word is one of them was cut to fit its count.
 DANGLING = frozenset("""
 a an the of to with and or but nor for from into onto by at in on as than its their your my our
-is are was were be if so
+is are was were be if so when while because unless until whether although whose it's
 """.split())
 # Prepositions may end a question ("what is it for?"); these end nothing, asked or not ("why not a?").
 NEVER_LAST = frozenset("a an the and or but nor its their your my our".split())
+_OPEN_PUNCTUATION = ",;:"  # a haiku stopping on one of these stopped mid-sentence
 _DOTTED = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+")
 _QUESTION = re.compile(r"[?!]")
 _WORD_CHAR = re.compile(r"\w")
@@ -73,7 +74,12 @@ def filler_word(lines: list[str] | tuple[str, ...]) -> str | None:
 
 
 def dangling_end(text: str) -> str | None:
-    """The function word the text ends on ("...passes it through the"), or None."""
+    """The function word the text ends on ("...passes it through the"), or the comma, colon or
+    semicolon it stops at ("pass the first item,"): a sentence cut to fit its count. None if
+    it ends well."""
+    end = text.rstrip()[-1:]
+    if end and end in _OPEN_PUNCTUATION:
+        return end
     words = words_of(text)
     if not words:
         return None

@@ -96,6 +96,7 @@ def test_unsafe_text_is_never_valid(text: str, problem: str | None) -> None:
     ("reply can stall: why?\nwhy can a slow host hang this\ncall with no deadline", "repeats the word 'why'"),
     ("reply.data stalls\na slow host holds the worker\npass a timeout too", "reply.data is not a name"),
     ("reply can stall here\na slow host holds the worker\nwhy no deadline? a?", "ends on 'a', cut to fit"),
+    ("reply can stall here\na slow host holds the worker\nso pass a deadline,", "ends on ',', cut to fit"),
     ("reply can stall here\na slow host holds the worker\nno deadline? add one", "goes on after its question"),
     ("the docstring:font stalls\na slow host holds the worker\ngive it a deadline", "glues a word to ':'"),
     ("it stalls on row.1\na slow host holds the worker\ngive it a deadline", "glues a word to '.'"),

@@ -147,6 +147,10 @@ def test_the_last_line_may_not_end_cut_short_or_on_a_stray_word() -> None:
     assert write("why", " not", " use", " a", " lock?", "<eos>", state=two_lines).done
     fine = write("bound", " it", " with", " a", " cap", state=two_lines)
     assert write("<eos>", state=fine).done
+    assert write(",", state=fine) is None and write(":", state=fine) is None  # a haiku that stops mid-sentence
+    assert write("bound", ",", " then", state=two_lines) is not None  # a comma inside the line is fine
+    assert write("each", " prompt", " matter", ":", " why", "?", "<eos>", state=two_lines).done  # and a colon
+    assert write("and", " it", " is", " true", " when", state=two_lines) is None  # a statement ends on "when"
     assert write("why", " not", " one?", " ask", " it", "\n") is not None   # a question mid-haiku may go on
     assert write("why", " ask", " why", " now", " please") is None             # "why" asked twice
 
