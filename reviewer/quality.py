@@ -83,7 +83,7 @@ def dangling_end(text: str) -> str | None:
     words = words_of(text)
     if not words:
         return None
-    if words[-1] in NEVER_LAST or words[-1] in DANGLING and text.rstrip()[-1:] not in "?!":
+    if words[-1] in NEVER_LAST or words[-1] in DANGLING and end not in "?!":
         return words[-1]
     return None
 
