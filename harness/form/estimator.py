@@ -53,6 +53,25 @@ def metadata() -> dict[str, float]:
         return {name[5:]: float(data[name]) for name in data.files if name.startswith("meta_")}
 
 
+@contextlib.contextmanager
+def weights_from(path: Path) -> Iterator[None]:
+    """Run on other weights for a while: the build scores a candidate this way, exactly as the
+    runtime would run it, without touching the shipped file."""
+    global WEIGHTS
+    shipped, WEIGHTS = WEIGHTS, path
+    _forget_loaded()
+    try:
+        yield
+    finally:
+        WEIGHTS = shipped
+        _forget_loaded()
+
+
+def _forget_loaded() -> None:
+    for cached in (_models, _stem_rules, estimate):
+        cached.cache_clear()
+
+
 def _conv(x, weight, bias):
     """Same-padded 1-D convolution: x (words, length, in), weight (out, in, k) as torch stores it."""
     import numpy as np
