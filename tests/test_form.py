@@ -223,7 +223,7 @@ def test_measure_runs_the_weights_it_is_given(tmp_path):
     with estimator.weights_from(candidate):
         assert estimator._stem_rules() == {}
     assert estimator._stem_rules()                       # the shipped rules again
-    networks = [max(1, round(float(estimator.nucleus_scores(w).sum()))) for w in sample]
+    networks = [estimator._rounded(estimator.nucleus_scores(w).sum()) for w in sample]
     expected = sum(n == words[w][0] for n, w in zip(networks, sample)) / len(sample)
     assert measure(sample, words, candidate)["exact"] == pytest.approx(expected)
 
