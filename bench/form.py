@@ -105,8 +105,8 @@ def estimator_accuracy() -> dict:
     _, held_out = split(words)
     n = len(held_out)
     shipped = measure(held_out, words)
-    results = {"heldout_words": n, "estimator_exact": round(shipped["heldout_exact"], 4),
-               "estimator_any_reading": round(shipped["heldout_any_reading"], 4),
+    results = {"heldout_words": n, "estimator_exact": round(shipped["exact"], 4),
+               "estimator_any_reading": round(shipped["any_reading"], 4),
                "estimator_recorded_exact": round(estimator.metadata()["heldout_exact"], 4)}
     networks = estimator.estimate_many(held_out, lambda word: None)      # no stem is known
     chain = unknown_chain(held_out)
