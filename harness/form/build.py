@@ -90,17 +90,20 @@ def load_first_pronunciations(words: list[str]) -> dict[str, list[str]]:
 
 def split(words: dict[str, tuple[int, ...]]) -> tuple[list[str], list[str]]:
     """(train, held_out): plain letter words only, shuffled with a fixed seed."""
-    plain = sorted(w for w in words if re.fullmatch(r"[a-z]+", w))
-    random.Random(SPLIT_SEED).shuffle(plain)
-    cut = len(plain) // HELD_OUT_FRACTION
-    return plain[cut:], plain[:cut]
+    plain = [w for w in words if re.fullmatch(r"[a-z]+", w)]
+    return _set_aside(plain, SPLIT_SEED, HELD_OUT_FRACTION)
 
 
 def development_split(train: list[str]) -> tuple[list[str], list[str]]:
     """(fit, dev): the slice of the training words every estimator choice is made on."""
-    shuffled = sorted(train)
-    random.Random(DEV_SEED).shuffle(shuffled)
-    cut = len(shuffled) // DEV_FRACTION
+    return _set_aside(train, DEV_SEED, DEV_FRACTION)
+
+
+def _set_aside(words: list[str], seed: int, fraction: int) -> tuple[list[str], list[str]]:
+    """(kept, set aside): one word in `fraction`, the same ones whatever order they come in."""
+    shuffled = sorted(words)
+    random.Random(seed).shuffle(shuffled)
+    cut = len(shuffled) // fraction
     return shuffled[cut:], shuffled[:cut]
 
 
