@@ -35,18 +35,32 @@ def _direction(hib: bool | None) -> str:
 
 
 def render_table(report: Report) -> str:
-    """Markdown table: metric, better, value, 95% CI, n, golden target, verdict."""
+    """Markdown table: metric, better, value, 95% CI, n, the echo and identifiers floors, the gap
+    over the higher floor, golden target, verdict."""
     judged = {j.metric: j for j in report.judgments}
-    lines = ["| metric | better | value | 95% CI | n | golden | verdict |",
-             "|---|---|---:|---|---:|---|---|"]
+    lines = ["| metric | better | value | 95% CI | n | echo floor | identifiers floor | over higher floor "
+             "| golden | verdict |", "|---|---|---:|---|---:|---:|---:|---:|---|---|"]
     for name, r in report.metrics.items():
         j = judged.get(name)
         golden = j.target if j else ""
         if j and j.baseline and j.threshold is not None:
             golden += f" ({fmt(j.threshold)})"
+        echo, ids, over = floor_cells(report.floors, name, r.value, r.higher_is_better)
         lines.append(f"| {name} | {_direction(r.higher_is_better)} | {fmt(r.value)} | "
-                     f"{fmt_ci(r)} | {r.n} | {golden} | {j.verdict.upper() if j else ''} |")
+                     f"{fmt_ci(r)} | {r.n} | {echo} | {ids} | {over} | {golden} | "
+                     f"{j.verdict.upper() if j else ''} |")
     return "\n".join(lines)
+
+
+def floor_cells(floors: Mapping[str, Mapping[str, MetricResult]], metric: str, value: float,
+                higher_is_better: bool | None) -> tuple[str, str, str]:
+    """The echo and identifiers floors' values of ``metric`` and the value's gap over the higher
+    one; blanks where the metric has no floor (form) or no direction (reference rows)."""
+    found = [floors.get(name, {}).get(metric) for name in ("echo", "identifiers")]
+    cells = [fmt(f.value) if f is not None else "" for f in found]
+    values = [f.value for f in found if f is not None and math.isfinite(f.value)]
+    over = fmt(value - max(values)) if values and higher_is_better and math.isfinite(value) else ""
+    return cells[0], cells[1], over
 
 
 def render_notes(report: Report) -> str:

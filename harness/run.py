@@ -185,6 +185,9 @@ class Answer:
     posted: bool  # compose accepted it (a HaikuComment)
     reason: str = ""  # why compose rejected it
     copied: bool = False  # it repeats a haiku shown in the prompt
+    finding: str | None = None  # stage one's sentence (two-stage systems); "" = nothing to say
+    finding_status: str = ""  # ok | nothing | unsafe | unsupported (reviewer.results.Finding)
+    confidence: float | None = None  # the posted haiku's confidence (reviewer.results.HaikuComment)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -217,12 +220,15 @@ def answer(row_id: str, outcome: Any, shown: tuple[str, ...]) -> Answer:
 
     if isinstance(outcome, HaikuComment):
         text = raw = outcome.body
-        posted, reason = True, ""
+        posted, reason, confidence = True, "", outcome.confidence
     else:
         raw = outcome.candidates[0].text if outcome.candidates else ""
-        text, posted, reason = "\n".join(normalize(raw)), False, outcome.reason
+        text, posted, reason, confidence = "\n".join(normalize(raw)), False, outcome.reason, None
     copied = copies_example(text.split("\n"), shown)  # compose's own rule
-    return Answer(row_id, "" if copied else text, raw, posted, reason, copied)
+    finding = outcome.finding
+    return Answer(row_id, "" if copied else text, raw, posted, reason, copied,
+                  finding.text if finding else None, finding.status if finding else "",
+                  None if confidence is None else round(confidence, 4))
 
 
 def _progress(name: str):

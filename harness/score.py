@@ -241,6 +241,8 @@ class Report:
     files: dict[str, dict[str, Any]]
     env: dict[str, Any]
     seconds: float = 0.0
+    # The same content metrics on trivial systems (harness.floors): {"echo": {metric: result}, ...}
+    floors: dict[str, dict[str, M.MetricResult]] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -254,6 +256,7 @@ class Report:
             "files": self.files,
             "env": self.env,
             "seconds": round(self.seconds, 3),
+            "floors": {name: {k: v.to_dict() for k, v in results.items()} for name, results in self.floors.items()},
             "rows": [jsonable(r) for r in self.rows],
         }
 
@@ -272,8 +275,11 @@ def score(predictions: Sequence[Prediction], references: Sequence[Reference],
     rows = [{"id": r.id, "haiku": p.haiku, "category_ref": r.category} for p, r in pairs]
     if "form" in groups:
         _merge(rows, M.form_rows([p.haiku for p, _ in pairs]))
+    floors = {}
     if "relevance" in groups or "category" in groups:
-        _merge(rows, _embedding_rows(pairs, config, groups, embedder or _load_embedder(config)))
+        embedder = embedder or _load_embedder(config)
+        _merge(rows, _embedding_rows(pairs, config, groups, embedder))
+        floors = _floor_results(pairs, config, groups, embedder)
     confusion = {}
     if "category" in groups:
         refs = [r["category_ref"] for r in rows]
@@ -287,7 +293,26 @@ def score(predictions: Sequence[Prediction], references: Sequence[Reference],
     return Report(
         system=config.system, n=len(rows), metrics=results, judgments=M.judge(results, targets),
         rows=rows, labels=list(M.CATEGORIES), confusion=confusion, config=asdict(config),
-        files=files, env=environment(), seconds=time.perf_counter() - t0)
+        files=files, env=environment(), seconds=time.perf_counter() - t0, floors=floors)
+
+
+def _floor_results(pairs, config: ScoreConfig, groups, embedder) -> dict[str, dict[str, M.MetricResult]]:
+    """The content metrics of the echo and identifiers floors on the same rows (needs diff_hunk)."""
+    from harness.floors import floor_texts
+
+    references = [r for _, r in pairs]
+    if any(not r.diff_hunk for r in references):
+        return {}
+    content = tuple(g for g in groups if g != "form")
+    out = {}
+    for name in ("echo", "identifiers"):
+        texts = floor_texts(name, [r.diff_hunk for r in references], [r.comment for r in references])
+        floor_pairs = [(Prediction(r.id, text), r) for text, r in zip(texts, references)]
+        rows = [{"id": r.id, "category_ref": r.category} for r in references]
+        _merge(rows, _embedding_rows(floor_pairs, config, content, embedder))
+        out[name] = {spec.name: M.compute(spec, rows, n_boot=config.n_boot, seed=config.seed)
+                     for spec in M.metrics_for(content)}
+    return out
 
 
 def _merge(rows: list[dict], extra: list[dict]) -> None:

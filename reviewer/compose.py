@@ -3,6 +3,13 @@
     from reviewer.compose import compose_hunks
     results = compose_hunks(hunks, backend, GenerationConfig())   # HaikuComment | Rejection each
 
+With ``two_stage`` (the default) a hunk first gets its finding: one plain sentence naming its most
+important problem, written freely (greedy, a token cap, no syllable constraint), with what a linter
+says of the changed lines in the prompt. "NOTHING" is a valid answer: that hunk posts nothing and
+is reported as having nothing to say. A finding that is unsafe to post, or whose claim the hunk
+and the linter do not support (reviewer.grounding), is dropped the same way. Only then is the
+finding versified, in the rounds below, from its own prompt (reviewer.prompt.build_haiku_prompt).
+
 Round 1 asks each hunk's prompt for one greedy answer when the backend constrains decoding (the
 constraint already makes it 5-7-5; greedy keeps runs reproducible), else for ``candidates``
 samples, best-of-n. Every candidate goes through ``judge``: exactly three lines, safe to post
@@ -20,12 +27,14 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from harness.form import check_haiku
-from reviewer.backends.base import Backend, FormConstraint, GenerationRequest
+from reviewer.backends.base import Backend, FormConstraint, GenerationRequest, logprob_of
 from reviewer.config import GenerationConfig
 from reviewer.diff import Anchor, Hunk
-from reviewer.prompt import EXAMPLES, INSTRUCTION, Prompt, build_prompt
+from reviewer.grounding import read_finding, support_problem
+from reviewer.prompt import (EXAMPLES, INSTRUCTION, Prompt, build_finding_prompt, build_haiku_prompt,
+                             build_prompt)
 from reviewer.quality import content_problem
-from reviewer.results import Candidate, HaikuComment, Rejection
+from reviewer.results import Candidate, Finding, HaikuComment, Rejection
 from reviewer.safety import check_text
 
 Progress = Callable[[int, int], None]  # (hunks finished, hunks in all)
@@ -63,6 +72,11 @@ def judge(text: str, prompt: Prompt, form: tuple[int, ...] = (5, 7, 5)) -> Candi
     return Candidate("\n".join(lines), counts, True)
 
 
+def _judged(text: str, prompt: Prompt) -> Candidate:
+    candidate = judge(text, prompt)
+    return Candidate(candidate.text, candidate.syllables, candidate.valid, candidate.problem, logprob_of(text))
+
+
 @dataclass
 class _Hunk:
     """One hunk's progress through the rounds."""
@@ -72,16 +86,72 @@ class _Hunk:
     tried: list[Candidate]
     winner: Candidate | None = None
     rounds: int = 0
+    finding: Finding | None = None
 
 
 def compose_hunks(hunks: Sequence[Hunk], backend: Backend, config: GenerationConfig,
-                  progress: Progress | None = None) -> list[HaikuComment | Rejection]:
-    """One HaikuComment (valid) or Rejection per hunk, in the order given."""
+                  progress: Progress | None = None,
+                  notes: Sequence[Sequence[str]] | None = None) -> list[HaikuComment | Rejection]:
+    """One HaikuComment (valid) or Rejection per hunk, in the order given. ``notes``: per hunk,
+    what a linter says of its changed lines (two-stage runs put it in the finding prompt)."""
     few_shot = resolve_few_shot(config, backend)
-    work = [_Hunk(h, build_prompt(h, few_shot=few_shot), []) for h in hunks]
+    if uses_two_stages(config, backend):
+        findings = find_issues(hunks, backend, config, notes)
+        work = [_Hunk(h, build_haiku_prompt(h, f.text, few_shot), [], finding=f)
+                for h, f in zip(hunks, findings)]
+    else:
+        work = [_Hunk(h, build_prompt(h, few_shot=few_shot), []) for h in hunks]
+    to_versify = [w for w in work if w.finding is None or w.finding.status == "ok"]
+    if progress and len(to_versify) < len(work):
+        progress(len(work) - len(to_versify), len(work))  # stage one settled these: nothing to versify
+    outcomes = _versify(to_versify, backend, config, progress, len(work))
+    return [outcomes.get(id(w)) or _outcome(w, config) for w in work]
+
+
+def uses_two_stages(config: GenerationConfig, backend: Backend) -> bool:
+    """on/off as configured; auto: on, unless the backend says otherwise (canned outputs that
+    hold only haiku answer one stage)."""
+    if config.two_stage != "auto":
+        return config.two_stage == "on"
+    return bool(getattr(backend, "two_stage_default", True))
+
+
+def find_issues(hunks: Sequence[Hunk], backend: Backend, config: GenerationConfig,
+                notes: Sequence[Sequence[str]] | None = None) -> list[Finding]:
+    """Stage one: each hunk's finding, read and checked (reviewer.grounding)."""
+    notes = notes or [()] * len(hunks)
+    prompts = [build_finding_prompt(h, n) for h, n in zip(hunks, notes)]
+    request = GenerationRequest(n=1, max_new_tokens=config.max_finding_tokens, temperature=0.0, seed=config.seed)
+    findings = []
+    for start in range(0, len(prompts), config.batch_size):
+        chunk = slice(start, start + config.batch_size)
+        for hunk, note, texts in zip(hunks[chunk], notes[chunk], backend.generate(prompts[chunk], request)):
+            findings.append(_checked_finding(texts[0], hunk, tuple(note)))
+    return findings
+
+
+def _checked_finding(raw: str, hunk: Hunk, notes: tuple[str, ...]) -> Finding:
+    text, nothing = read_finding(raw)
+    logprob = logprob_of(raw)
+    if nothing:
+        return Finding(text, "nothing", "the model found nothing worth saying", logprob, notes)
+    unsafe = check_text(text)
+    if unsafe:
+        return Finding(text, "unsafe", f"finding unsafe to post: {unsafe}", logprob, notes)
+    unsupported = support_problem(text, hunk, notes)
+    if unsupported:
+        return Finding(text, "unsupported", f"finding not supported by the hunk: {unsupported}", logprob, notes)
+    return Finding(text, "ok", "", logprob, notes)
+
+
+def _versify(work: list[_Hunk], backend: Backend, config: GenerationConfig, progress: Progress | None,
+             total: int) -> dict[int, HaikuComment | Rejection]:
+    """The generate-check-revise rounds over the hunks that have something to say."""
+    if not work:
+        return {}
     constrained = config.constrained and backend.name == "transformers"
     first = config.candidates if not constrained else 1
-    report = _settled_reporter(work, config.revise_rounds, progress)
+    report = _settled_reporter(work, config.revise_rounds, progress, total)
     _round(work, backend, config, first, 0.0 if first == 1 else config.temperature, constrained, report)
     for _ in range(config.revise_rounds):
         open_work = [w for w in work if w.winner is None]
@@ -89,16 +159,18 @@ def compose_hunks(hunks: Sequence[Hunk], backend: Backend, config: GenerationCon
             break
         temperature = config.temperature if config.candidates > 1 else 0.0
         _round(open_work, backend, config, config.candidates, temperature, constrained, report, revise=True)
-    return [_outcome(w) for w in work]
+    return {id(w): _outcome(w, config) for w in work}
 
 
-def _settled_reporter(work: list[_Hunk], revise_rounds: int, progress: Progress | None) -> Callable[[], None]:
+def _settled_reporter(work: list[_Hunk], revise_rounds: int, progress: Progress | None,
+                      total: int) -> Callable[[], None]:
     """Progress counts settled hunks (a valid haiku, or no rounds left), so a bar keeps moving
-    through the revise rounds instead of sitting at 100% while they run."""
+    through the revise rounds instead of sitting at 100% while they run. Of ``total`` hunks, those
+    not in ``work`` were settled before (stage one found nothing to versify)."""
     def report() -> None:
         if progress:
             settled = sum(w.winner is not None or w.rounds > revise_rounds for w in work)
-            progress(settled, len(work))
+            progress(total - len(work) + settled, total)
     return report
 
 
@@ -121,7 +193,7 @@ def _round(work: list[_Hunk], backend: Backend, config: GenerationConfig, n: int
         for item, texts in zip(batch, backend.generate(prompts, request)):
             item.rounds += 1
             for text in texts:
-                candidate = judge(text, item.prompt)
+                candidate = _judged(text, item.prompt)
                 item.tried.append(candidate)
                 if candidate.valid and item.winner is None:
                     item.winner = candidate
@@ -133,15 +205,23 @@ def _revised(item: _Hunk) -> Prompt:
     return item.prompt.revised("\n".join(normalize(last.text)) or last.text, last.problem)
 
 
-def _outcome(item: _Hunk) -> HaikuComment | Rejection:
-    hunk, winner = item.hunk, item.winner
+def _outcome(item: _Hunk, config: GenerationConfig) -> HaikuComment | Rejection:
+    hunk, winner, finding = item.hunk, item.winner, item.finding
     anchor = hunk.anchor or context_anchor(hunk)
+    if finding is not None and finding.status != "ok":
+        return Rejection(hunk.path, hunk.header, finding.problem, (), finding)
     if winner is None or anchor is None:
         reason = "no line to anchor a comment on" if anchor is None else _rejection_reason(item.tried)
-        return Rejection(hunk.path, hunk.header, reason, tuple(item.tried))
+        return Rejection(hunk.path, hunk.header, reason, tuple(item.tried), finding)
     lines = tuple(winner.text.split("\n"))
-    return HaikuComment(anchor, hunk.header, lines, tuple(winner.syllables), hunk.text,
-                        rounds=item.rounds, candidates=item.tried.index(winner) + 1)
+    comment = HaikuComment(anchor, hunk.header, lines, tuple(winner.syllables), hunk.text,
+                           rounds=item.rounds, candidates=item.tried.index(winner) + 1,
+                           finding=finding, logprob=winner.logprob)
+    confidence = comment.confidence
+    if confidence is not None and confidence < config.min_confidence:
+        return Rejection(hunk.path, hunk.header, f"confidence {confidence:.2f} is below min_confidence "
+                         f"{config.min_confidence:.2f}; not posted: {comment.body!r}", tuple(item.tried), finding)
+    return comment
 
 
 def context_anchor(hunk: Hunk) -> Anchor | None:

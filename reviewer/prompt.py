@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
 from reviewer.diff import Hunk
 
@@ -32,6 +33,7 @@ class Example:
     path: str
     hunk: str  # body lines with +/-/space prefixes, numbered as in a real prompt
     haiku: str
+    finding: str  # the one plain sentence the haiku says (two-stage prompts show this)
 
 
 # Three hunks of our own, one issue each; tests/test_prompt.py holds them to strict 5-7-5.
@@ -40,16 +42,19 @@ EXAMPLES: tuple[Example, ...] = (
         path="app/users.py",
         hunk="  41   def load_user(user_id):\n  42 + row = db.execute(f\"SELECT * FROM users WHERE id = {user_id}\")\n  43   return row",
         haiku="the f-string query\nsplices user_id in\nuse a bound param",
+        finding="The query splices user_id into the SQL with an f-string; pass it as a bound parameter.",
     ),
     Example(
         path="app/fetch.py",
         hunk="  12   def fetch(url):\n  13 + return requests.get(url).json()",
         haiku="no timeout on get\na slow host can hang this call\ngive it a deadline",
+        finding="requests.get has no timeout, so a slow host hangs fetch forever; pass timeout=.",
     ),
     Example(
         path="app/config.py",
         hunk="   7 + def add_tag(tag, tags=[]):\n   8 +     tags.append(tag)\n   9 +     return tags",
         haiku="the default tags list\nis shared by every call\nuse None, then build one",
+        finding="The default tags=[] is one list shared by every call; default to None and build it inside.",
     ),
 )
 
@@ -61,6 +66,7 @@ class Prompt:
     messages: tuple[Message, ...]
     examples: tuple[str, ...] = ()  # haiku shown in the prompt: a candidate equal to one is a copy
     words: frozenset[str] = frozenset()  # identifiers in the hunk, words a constrained decoder may use
+    stage: str = "haiku"  # "finding" for stage one's prompt (reviewer.compose), "haiku" otherwise
 
     def as_openai(self) -> list[dict[str, str]]:
         return [{"role": role, "content": content} for role, content in self.messages]
@@ -68,7 +74,7 @@ class Prompt:
     def revised(self, answer: str, feedback: str) -> "Prompt":
         """The same conversation, with a rejected answer and the checker's explanation appended."""
         note = f"That haiku does not scan: {feedback}. Write the haiku again, 5-7-5, about the same issue."
-        return Prompt(self.messages + (("assistant", answer), ("user", note)), self.examples, self.words)
+        return Prompt(self.messages + (("assistant", answer), ("user", note)), self.examples, self.words, self.stage)
 
 
 def numbered_hunk(hunk: Hunk, limit: int = MAX_HUNK_LINES) -> str:
@@ -124,6 +130,52 @@ def hunk_message(path: str, body: str, hints: list[str] = ()) -> str:
     if hints:
         text += "\nThings worth a look: " + "; ".join(hints) + "."
     return text
+
+
+# --- two stages: first the finding in plain words, then the haiku that says it -------------------
+
+NOTHING = "NOTHING"  # the finding prompt's answer for a hunk with nothing worth saying
+
+FINDING_INSTRUCTION = (
+    "You review one hunk of a pull request. Name the single most important concrete problem in "
+    "the changed lines (marked +) and its fix, in ONE plain sentence of at most 25 words. Say only "
+    "what the lines shown prove; code you cannot see may exist. If there is no clear problem, "
+    f"answer exactly {NOTHING}."
+)
+
+HAIKU_INSTRUCTION = (
+    "Say this code review finding as ONE haiku: three lines of 5, 7 and 5 syllables. Keep its "
+    "point and name the code it names. Plain words only; no title, no quotes, no markdown."
+)
+
+
+def finding_message(path: str, body: str, notes: Sequence[str] = ()) -> str:
+    text = f"{FINDING_INSTRUCTION}\n\nFile: {path}\n```diff\n{body}\n```"
+    if notes:  # the linter's words are evidence for the model, never text to repeat
+        text += ("\nA linter flags on the changed lines (use it only if it matters; do not quote "
+                 "it): " + "; ".join(notes) + ".")
+    return text
+
+
+def build_finding_prompt(hunk: Hunk, notes: Sequence[str] = ()) -> Prompt:
+    """Stage one: the hunk (and what a linter says of its changed lines) -> one plain sentence."""
+    return Prompt((("user", finding_message(hunk.path, numbered_hunk(hunk), notes)),), (), hunk_words(hunk),
+                  "finding")
+
+
+def haiku_message(finding: str) -> str:
+    return f"{HAIKU_INSTRUCTION}\n\nFinding: {finding}"
+
+
+def build_haiku_prompt(hunk: Hunk, finding: str, few_shot: int = 0) -> Prompt:
+    """Stage two: the finding -> a haiku. The decoder may finish a word on the hunk's identifiers
+    (the ones the finding took from the hunk among them), not on names the finding made up."""
+    messages: list[Message] = []
+    shown = EXAMPLES[:few_shot]
+    for example in shown:
+        messages += [("user", haiku_message(example.finding)), ("assistant", example.haiku)]
+    messages.append(("user", haiku_message(finding)))
+    return Prompt(tuple(messages), tuple(e.haiku for e in shown), hunk_words(hunk))
 
 
 def build_prompt(hunk: Hunk, few_shot: int = 0, hints: bool = True) -> Prompt:

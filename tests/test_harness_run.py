@@ -91,7 +91,8 @@ def test_three_systems_end_to_end(tmp_path, server, minilm, capsys):
     code = H.main(["--data", str(data), "--out", str(out), "--n-boot", "200",
                    "--system", f"good=fake:fake_outputs={canned(tmp_path, 'good', VALID)}",
                    "--system", f"bad=fake:fake_outputs={canned(tmp_path, 'bad', INVALID)}",
-                   "--system", f"srv=openai:openai_base_url={server.base_url},model=fake-model,openai_api_key={KEY}"])
+                   "--system", f"srv=openai:openai_base_url={server.base_url},model=fake-model,openai_api_key={KEY},"
+                   "two_stage=off"])  # the server answers every prompt with a haiku
     printed = capsys.readouterr()
     assert code == 0, printed.err
     for name in ("report.md", "results.json", "predictions-good.jsonl", "predictions-bad.jsonl",

@@ -17,7 +17,7 @@ from harness import score as S
 REPO = Path(__file__).resolve().parents[1]
 OLD_POND = "An old silent pond\nA frog jumps into the pond\nSplash! Silence again"
 NOT_HAIKU = "Hello world\nthis is\nnot a haiku"
-TABLE_HEAD = "| metric | better | value | 95% CI | n | golden | verdict |"
+TABLE_HEAD = "| metric | better | value | 95% CI | n | echo floor | identifiers floor | over higher floor | golden | verdict |"
 
 # Written for these tests: (id, category, human comment, haiku). Lines joined by " / ".
 ROWS = [

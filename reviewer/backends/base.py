@@ -14,6 +14,25 @@ from typing import Any, Callable, Protocol, Sequence
 from reviewer.prompt import Prompt
 
 
+class Text(str):
+    """A generated text that also carries its mean token log-probability (None: not reported).
+
+    A str, so every caller that reads texts keeps working; compose and the reports read
+    ``logprob`` where they want the model's confidence.
+    """
+
+    logprob: float | None
+
+    def __new__(cls, value: str, logprob: float | None = None) -> "Text":
+        text = super().__new__(cls, value)
+        text.logprob = logprob
+        return text
+
+
+def logprob_of(text: str) -> float | None:
+    return getattr(text, "logprob", None)
+
+
 class BackendError(RuntimeError):
     """A backend could not be built or could not answer; the message says what to do."""
 

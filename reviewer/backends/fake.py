@@ -1,9 +1,14 @@
 """The fake backend: canned outputs from a queue, registered like the real ones.
 
 It drives compose, the CLI and the Action end to end in tests without a model. Outputs come
-from a list or from a file (``outputs=PATH``: a JSON list of strings, or JSONL with one string
-per line), handed out in order, ``n`` per prompt; when the queue runs dry it repeats its last
-entry (``cycle=False`` raises instead), so a test states exactly what the "model" says.
+from a list or from a file (``outputs=PATH``: a JSON list, or JSONL with one entry per line),
+handed out in order, ``n`` per prompt; when the queue runs dry it repeats its last entry
+(``cycle=False`` raises instead), so a test states exactly what the "model" says.
+
+An entry is the answer to a haiku prompt (a string), or both stages' answers for one hunk:
+``{"finding": "one sentence, or NOTHING", "haiku": "three lines"}``. Finding prompts draw from the
+findings, haiku prompts from the haiku (an entry without "haiku" adds none). Only outputs that
+carry findings make the run two-staged when ``two_stage`` is auto (``two_stage_default``).
 """
 
 from __future__ import annotations
@@ -20,27 +25,48 @@ from reviewer.prompt import Prompt
 class FakeBackend:
     name = "fake"
 
-    def __init__(self, outputs: Sequence[str] | str | Path = (), cycle: bool = True, model: str = "fake") -> None:
-        self.queue = list(_load(outputs) if isinstance(outputs, (str, Path)) else outputs)
-        self.cycle = cycle
+    def __init__(self, outputs: Sequence[str | dict] | str | Path = (), cycle: bool = True,
+                 model: str = "fake") -> None:
+        entries = list(_load(outputs) if isinstance(outputs, (str, Path)) else outputs)
+        _check(entries, "outputs")
+        self.two_stage_default = any(isinstance(e, dict) for e in entries)
+        self.queues = {
+            "finding": _Queue([e["finding"] for e in entries if isinstance(e, dict) and "finding" in e], cycle),
+            "haiku": _Queue([e if isinstance(e, str) else e["haiku"] for e in entries
+                             if isinstance(e, str) or "haiku" in e], cycle),
+        }
         self.model = model
         self.calls: list[tuple[list[Prompt], GenerationRequest]] = []  # what was asked, for tests
-        self._next = 0
 
     def generate(self, prompts: Sequence[Prompt], request: GenerationRequest) -> list[list[str]]:
         self.calls.append((list(prompts), request))
-        return [[self._pop() for _ in range(request.n)] for _ in prompts]
+        return [[self.queues[p.stage].pop() for _ in range(request.n)] for p in prompts]
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model}
 
-    def _pop(self) -> str:
-        if self._next < len(self.queue):
-            self._next += 1
-            return self.queue[self._next - 1]
-        if self.cycle and self.queue:
-            return self.queue[-1]
+
+class _Queue:
+    def __init__(self, items: list[str], cycle: bool) -> None:
+        self.items, self.cycle, self.next = items, cycle, 0
+
+    def pop(self) -> str:
+        if self.next < len(self.items):
+            self.next += 1
+            return self.items[self.next - 1]
+        if self.cycle and self.items:
+            return self.items[-1]
         raise BackendError("the fake backend's queue of outputs is empty")
+
+
+def _check(entries: list, source: str) -> None:
+    for entry in entries:
+        if isinstance(entry, str):
+            continue
+        if not isinstance(entry, dict) or not entry.keys() <= {"finding", "haiku"} or not all(
+                isinstance(v, str) for v in entry.values()):
+            raise BackendError(f"fake backend: {source} must hold strings, or objects with string "
+                               f"fields finding and haiku; got {entry!r:.60}")
 
 
 def _load(path: str | Path) -> list[str]:
@@ -52,6 +78,7 @@ def _load(path: str | Path) -> list[str]:
         data = json.loads(text) if text.lstrip().startswith("[") else [json.loads(l) for l in text.splitlines() if l.strip()]
     except json.JSONDecodeError as err:
         raise BackendError(f"fake backend: {path} is not a JSON list or JSONL of strings ({err})") from None
-    if not all(isinstance(item, str) for item in data):
-        raise BackendError(f"fake backend: {path} must hold strings only")
+    if not isinstance(data, list):
+        raise BackendError(f"fake backend: {path} is not a JSON list or JSONL")
+    _check(data, str(path))
     return data

@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from reviewer.backends.base import BackendError, GenerationRequest, Usage, register_backend
+from reviewer.backends.base import BackendError, GenerationRequest, Text, Usage, register_backend
 from reviewer.prompt import Prompt
 
 
@@ -70,15 +70,18 @@ class TransformersBackend:
         copies = request.n if sample else 1
         options = self._options(request, sample, copies)
         processor = self._constraint_processor(request, rows, copies, batch["input_ids"].shape[1])
-        if processor is not None:
-            options["logits_processor"] = [processor]
+        recorder = TokenLogprobs(self.loaded.eos_ids)
+        # The recorder goes first, so it reads the model's own distribution, before any mask.
+        options["logits_processor"] = [recorder] + ([processor] if processor is not None else [])
         torch.manual_seed(request.seed + rows.start)  # per chunk: repeatable whatever came before
         with torch.inference_mode():
             output = model.generate(**batch, **options)
         if processor is not None:  # the constrained decoder's own time, for bench/generate.py
             self.usage.extra["decoder_seconds"] = self.usage.extra.get("decoder_seconds", 0.0) + processor.stats["seconds"]
         new_tokens = output[:, batch["input_ids"].shape[1]:]
-        decoded = [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+        logprobs = recorder.means(new_tokens)
+        decoded = [Text(text.strip(), logprob) for text, logprob in
+                   zip(tokenizer.batch_decode(new_tokens, skip_special_tokens=True), logprobs)]
         self._count(batch, new_tokens, started)
         if sample:
             return [decoded[i * copies:(i + 1) * copies] for i in range(len(texts))]
@@ -114,3 +117,49 @@ class TransformersBackend:
         counted = (new_tokens != pad).sum() if pad is not None else new_tokens.numel()
         self.usage.completion_tokens += int(counted)
         self.usage.seconds += time.perf_counter() - started
+
+
+class TokenLogprobs:
+    """A logits processor that only watches: the mean log-probability, under the model's own
+    (unmasked) distribution, of the tokens each row generated, EOS included, padding after it not.
+
+    At each step it scores the token chosen at the step before (the last column of ``input_ids``)
+    against the distribution it kept, so it holds one row of log-probabilities per sequence, never
+    the whole run's logits. The last token is scored by ``means`` from the finished output.
+    """
+
+    def __init__(self, eos_ids: Sequence[int]) -> None:
+        self.eos_ids = list(eos_ids)
+        self.kept: Any = None  # log-softmax of the previous step, rows x vocab
+        self.sums: Any = None
+        self.counts: Any = None
+        self.done: Any = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        if self.kept is not None:
+            self._add(input_ids[:, -1])
+        else:
+            rows = scores.shape[0]
+            self.sums = torch.zeros(rows, dtype=torch.float32, device=scores.device)
+            self.counts = torch.zeros(rows, dtype=torch.float32, device=scores.device)
+            self.done = torch.zeros(rows, dtype=torch.bool, device=scores.device)
+        self.kept = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def _add(self, chosen: Any) -> None:
+        import torch
+
+        live = ~self.done
+        picked = self.kept.gather(1, chosen.unsqueeze(1)).squeeze(1)
+        # Not in place: the last call (from ``means``) runs outside generate's inference mode.
+        self.sums = self.sums + torch.where(live, picked, torch.zeros_like(picked))
+        self.counts = self.counts + live.float()
+        self.done = self.done | torch.isin(chosen, torch.tensor(self.eos_ids, device=chosen.device))
+
+    def means(self, new_tokens: Any) -> list[float | None]:
+        if self.kept is None or new_tokens.shape[1] == 0:
+            return [None] * new_tokens.shape[0]
+        self._add(new_tokens[:, -1])
+        return [float(s / c) if c > 0 else None for s, c in zip(self.sums.tolist(), self.counts.tolist())]

@@ -1,0 +1,71 @@
+"""Stage one's sentence, read and checked against what the hunk and the linter can show.
+
+    text, nothing = read_finding(model_answer)            # "NOTHING" -> ("", True)
+    problem = support_problem(text, hunk, linter_notes)   # None when the claim is supported
+
+Why a mechanical check and not the model's own: a prototype asked Qwen2.5-Coder-1.5B "is this claim
+true from the lines shown?" and it said NO to true linter-backed claims and YES to invented ones,
+no better than chance (../shared/DESIGN.md, "Facts"). Its invented findings were mostly claims
+about code the hunk does not show ("a docstring is missing" where one was being added, "X is not
+defined" where it was). So two rules, both from that failure, neither tuned on dev outputs:
+
+1. A finding must name something in the changed lines: one of their identifiers or a word of
+   a linter note about them. A sentence about nothing shown is not a review of this hunk.
+2. A claim that something exists nowhere (is not defined, imported, used, documented, typed or
+   tested) is about code outside the hunk, so it stands only when a linter said so: a review hunk
+   stops at the commented line, and what it does not show may well exist.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from reviewer.diff import Hunk
+from reviewer.prompt import NOTHING
+
+_LABEL = re.compile(r"^\s*(finding|issue|problem|review|answer|bug|risk)\s*:\s*", re.IGNORECASE)
+_NOTHING = re.compile(rf"^\W*({NOTHING}|nothing( worth saying)?|no (clear |concrete )?(problem|issue)s?)\b",
+                      re.IGNORECASE)
+# Markdown a model wraps code in, harmless once removed; anything else unsafe stays for the
+# safety check to refuse.
+_MARKUP = re.compile(r"`+|\*\*|__(?=\w)|(?<=\w)__")
+
+# Claims about what exists outside the lines shown (rule 2), and the linter codes that back each.
+_ABSENCE_CLAIMS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), backing) for pattern, backing in (
+        (r"\b(not|never|isn't|is not|undefined|un-defined)\s*(be\s+)?(defined|declared)\b|\bundefined\b", ("undefined",)),
+        (r"\b(not|never)\s+(imported)\b|\bmissing import\b|\bimport is missing\b", ("undefined", "import")),
+        (r"\b(unused|never used|not used)\b", ("unused",)),
+        (r"\bdocstrings?\b.*\b(missing|lacks?|no|without|add)\b|\b(missing|lacks?|no|without|add)\b.*\bdocstrings?\b",
+         ("docstring",)),
+        (r"\b(type hints?|type annotations?|annotations?|typed)\b", ("annotation", "type")),
+        (r"\b(no|missing|without|lacks?|add)\b.*\btests?\b|\buntested\b", ("test",)),
+    ))
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_COMMON = frozenset("""a an and are as at be by for from if in is it not of on or self the this to
+    with none true false return def class import none len str int list dict print value values""".split())
+
+
+def read_finding(raw: str) -> tuple[str, bool]:
+    """The model's answer as one plain sentence, and whether it said there is nothing to say."""
+    lines = [line.strip() for line in raw.strip().splitlines() if line.strip()]
+    text = _LABEL.sub("", lines[0]) if lines else ""
+    text = _MARKUP.sub("", text).strip().strip("\"'").strip()
+    if not text or _NOTHING.match(text):
+        return "", True
+    return text, False
+
+
+def support_problem(finding: str, hunk: Hunk, notes: Sequence[str] = ()) -> str | None:
+    """Why ``finding`` is not supported by ``hunk`` and the linter's ``notes``, or None."""
+    noted = " ".join(notes).lower()
+    for pattern, backing in _ABSENCE_CLAIMS:
+        if pattern.search(finding) and not any(word in noted for word in backing):
+            return "it claims something is absent outside the lines shown, and no linter said so"
+    changed = {w.lower() for line in hunk.lines if line.kind != "context" for w in _WORD.findall(line.text)}
+    named = {w.lower() for w in _WORD.findall(finding)} - _COMMON
+    if named & (changed - _COMMON) or (notes and named & {w.lower() for w in _WORD.findall(noted)} - _COMMON):
+        return None
+    return "it names nothing in the changed lines"
