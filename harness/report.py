@@ -103,8 +103,9 @@ def render_comparison(reports: Mapping[str, Report]) -> str:
     """Markdown table: metric, each system's value [CI], golden target, each system's verdict."""
     names = list(reports)
     first = reports[names[0]]
-    head = "| metric | " + " | ".join(names) + " | golden | verdict |"
-    lines = [head, "|---|" + "---:|" * len(names) + "---|---|"]
+    floors = next((r.floors for r in reports.values() if r.floors), {})  # the same rows: the same floors
+    head = "| metric | " + " | ".join(names) + " | echo floor | identifiers floor | golden | verdict |"
+    lines = [head, "|---|" + "---:|" * (len(names) + 2) + "---|---|"]
     for metric in first.metrics:
         cells, verdicts, golden = [], [], ""
         for name in names:
@@ -114,7 +115,8 @@ def render_comparison(reports: Mapping[str, Report]) -> str:
             if j:
                 golden = j.target
                 verdicts.append(j.verdict.upper())
-        lines.append(f"| {metric} | " + " | ".join(cells) + f" | {golden} | "
+        echo, ids, _ = floor_cells(floors, metric, float("nan"), None)
+        lines.append(f"| {metric} | " + " | ".join(cells) + f" | {echo} | {ids} | {golden} | "
                      + " / ".join(verdicts) + " |")
     return "\n".join(lines)
 

@@ -258,6 +258,7 @@ class RunConfig:
     seed: int = 575
     n_boot: int = 2000
     score_seed: int = 0
+    judge: str = ""  # a harness.judge backend spec; "" = no judge (it costs ~1-3 s a row on a CPU)
 
     def shared(self) -> dict[str, Any]:
         """The settings every system gets: one prompt, one greedy candidate, no revising."""
@@ -408,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-boot", type=_positive, default=2000, help="bootstrap replicates (default 2000)")
     parser.add_argument("--score-seed", type=int, default=0,
                         help="seed of the bootstrap and the shuffles (default 0)")
+    parser.add_argument("--judge", default="", metavar="SPEC",
+                        help="also judge every system with harness.judge on this backend spec, e.g. "
+                        "transformers:model=qwen2.5-coder-1.5b (off by default: ~1-3 s a row on 2 CPU cores)")
     return parser
 
 
@@ -421,7 +425,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     out = args.out or str(Path("out/run") / Path(args.data).stem)
     return RunConfig(data=args.data, systems=tuple(args.system), out=out, limit=args.limit,
                      few_shot=args.few_shot, max_new_tokens=args.max_new_tokens, seed=args.seed,
-                     n_boot=args.n_boot, score_seed=args.score_seed)
+                     n_boot=args.n_boot, score_seed=args.score_seed, judge=args.judge)
 
 
 def parse_systems(run: RunConfig) -> list[System]:
@@ -450,11 +454,51 @@ def execute(run: RunConfig) -> tuple[str, Path]:
         reports[system.name] = score_system(system.name, answers[system.name], references, run, path)
     comparisons = compare_all(reports, run)
     plots = _plots(reports, out)
+    judged = judge_all(run, rows, answers, out) if run.judge else None
     markdown = render_markdown(run, systems, reports, models, answers, comparisons, plots)
+    if judged:
+        markdown += "\n## Issue-match judge (harness.judge)\n\n" + judged["markdown"] + "\n"
     _write(out / "report.md", markdown)
-    results = S.jsonable(results_json(run, systems, reports, models, answers, comparisons))  # NaN -> null
+    results = results_json(run, systems, reports, models, answers, comparisons)
+    if judged:
+        results["judge"] = {k: v for k, v in judged.items() if k != "markdown"}
+    results = S.jsonable(results)  # NaN -> null
     _write(out / "results.json", json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     return markdown, out
+
+
+def judge_all(run: RunConfig, rows: Sequence[Row], answers: dict[str, list[Answer]], out: Path) -> dict[str, Any]:
+    """Each system's posted haiku (and, for two-stage systems, its findings) judged against the
+    human comment, with the echo and shuffled floors; McNemar on SAME for every pair."""
+    from harness import judge as J
+
+    references = {r["id"]: r for r in J.read_jsonl(run.data)}
+    refs = [references[row.id] for row in rows]
+    try:
+        judge = J.make_judge(run.judge, out / "judge-cache.jsonl")
+    except J.JudgeError as err:
+        raise RunError(str(err)) from None
+    results: dict[str, Any] = {}
+    for name, rows_answers in answers.items():
+        outputs = {name: [a.haiku if a.posted else "" for a in rows_answers]}
+        if any(a.finding is not None for a in rows_answers):
+            outputs[f"{name}.finding"] = [a.finding or "" for a in rows_answers]
+        for label, texts in outputs.items():
+            log(f"[{label}] judging {len(texts)} rows with {run.judge}")
+            results[label] = J.judge_system(judge, refs, texts, n_boot=run.n_boot, seed=run.score_seed,
+                                            log=lambda m, label=label: log(f"[{label}] {m}"))
+    names = list(results)
+    pairs = [{"a": a, "b": b, **J.mcnemar_same(_judged_labels(results[a]), _judged_labels(results[b]))}
+             for i, a in enumerate(names) for b in names[i + 1:]]
+    markdown = J.render(results, judge.describe())
+    if pairs:
+        markdown += "\n\nMcNemar on SAME (exact):\n\n| a | b | only a | only b | p |\n|---|---|---:|---:|---:|\n"
+        markdown += "\n".join(f"| {p['a']} | {p['b']} | {p['only_a']} | {p['only_b']} | {p['p_value']:.3g} |" for p in pairs)
+    return {"judge": judge.describe(), "systems": results, "mcnemar_same": pairs, "markdown": markdown}
+
+
+def _judged_labels(result: dict[str, Any]) -> list[str]:
+    return [row["label"] for row in result["rows"]]
 
 
 def _plots(reports: dict[str, S.Report], out: Path) -> list[Path]:

@@ -351,3 +351,27 @@ def _macro_f1_from_confusion(cm: np.ndarray) -> np.ndarray:
     f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=present)
     n_present = present.sum(axis=1)
     return np.divide(f1.sum(axis=1), n_present, out=np.zeros(len(cm)), where=n_present > 0)
+
+
+def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable], labels: Sequence[Hashable] | None = None) -> float:
+    """Cohen's kappa of two raters over the same items: (observed - chance) / (1 - chance).
+
+    Chance agreement comes from each rater's own label shares. NaN when chance agreement is 1
+    (both raters gave one and the same label throughout: agreement is not measurable).
+    """
+    if len(a) != len(b) or not len(a):
+        raise ValueError("kappa needs two equally long, non-empty label lists")
+    labels = list(labels) if labels is not None else sorted(set(a) | set(b))
+    index = {label: i for i, label in enumerate(labels)}
+    table = np.zeros((len(labels), len(labels)))
+    for x, y in zip(a, b):
+        table[index[x], index[y]] += 1
+    table /= table.sum()
+    observed = np.trace(table)
+    chance = float(table.sum(axis=1) @ table.sum(axis=0))
+    return float("nan") if chance >= 1.0 else float((observed - chance) / (1.0 - chance))
+
+
+def one_vs_rest_kappa(a: Sequence[str], b: Sequence[str], label: str) -> float:
+    """Kappa of the two raters on "is it ``label``?" alone: agreement on one label."""
+    return cohen_kappa([x == label for x in a], [y == label for y in b], [False, True])

@@ -31,6 +31,7 @@ from reviewer.backends.base import Backend, FormConstraint, GenerationRequest, l
 from reviewer.config import GenerationConfig
 from reviewer.diff import Anchor, Hunk
 from reviewer.grounding import read_finding, support_problem
+from reviewer.lint import lint_hunks, linter_notes
 from reviewer.prompt import (EXAMPLES, INSTRUCTION, Prompt, build_finding_prompt, build_haiku_prompt,
                              build_prompt)
 from reviewer.quality import content_problem
@@ -95,16 +96,21 @@ def compose_hunks(hunks: Sequence[Hunk], backend: Backend, config: GenerationCon
     """One HaikuComment (valid) or Rejection per hunk, in the order given. ``notes``: per hunk,
     what a linter says of its changed lines (two-stage runs put it in the finding prompt)."""
     few_shot = resolve_few_shot(config, backend)
-    if uses_two_stages(config, backend):
-        findings = find_issues(hunks, backend, config, notes)
-        work = [_Hunk(h, build_haiku_prompt(h, f.text, few_shot), [], finding=f)
-                for h, f in zip(hunks, findings)]
-    else:
+    if not uses_two_stages(config, backend):
         work = [_Hunk(h, build_prompt(h, few_shot=few_shot), []) for h in hunks]
-    to_versify = [w for w in work if w.finding is None or w.finding.status == "ok"]
-    if progress and len(to_versify) < len(work):
-        progress(len(work) - len(to_versify), len(work))  # stage one settled these: nothing to versify
-    outcomes = _versify(to_versify, backend, config, progress, len(work))
+        outcomes = _versify(work, backend, config, progress)
+        return [outcomes[id(w)] for w in work]
+    # Two stages: progress counts 2 steps per hunk, its finding and its haiku.
+    steps = 2 * len(hunks)
+    findings = find_issues(hunks, backend, config, notes,
+                           (lambda done, _total: progress(done, steps)) if progress else None)
+    work = [_Hunk(h, build_haiku_prompt(h, f.text, few_shot), [], finding=f) for h, f in zip(hunks, findings)]
+    to_versify = [w for w in work if w.finding.status == "ok"]
+    offset = len(hunks) + len(work) - len(to_versify)  # findings written, and hunks with nothing to versify
+    staged = (lambda done, _total: progress(offset + done, steps)) if progress else None
+    if staged:
+        staged(0, len(to_versify))
+    outcomes = _versify(to_versify, backend, config, staged)
     return [outcomes.get(id(w)) or _outcome(w, config) for w in work]
 
 
@@ -117,9 +123,11 @@ def uses_two_stages(config: GenerationConfig, backend: Backend) -> bool:
 
 
 def find_issues(hunks: Sequence[Hunk], backend: Backend, config: GenerationConfig,
-                notes: Sequence[Sequence[str]] | None = None) -> list[Finding]:
-    """Stage one: each hunk's finding, read and checked (reviewer.grounding)."""
-    notes = notes or [()] * len(hunks)
+                notes: Sequence[Sequence[str]] | None = None, progress: Progress | None = None) -> list[Finding]:
+    """Stage one: each hunk's finding, read and checked (reviewer.grounding). Without ``notes``
+    the linter runs on the hunks themselves (the Action and the App pass whole-file notes)."""
+    if notes is None:
+        notes = [linter_notes(h, found) for h, found in zip(hunks, lint_hunks(hunks))]
     prompts = [build_finding_prompt(h, n) for h, n in zip(hunks, notes)]
     request = GenerationRequest(n=1, max_new_tokens=config.max_finding_tokens, temperature=0.0, seed=config.seed)
     findings = []
@@ -127,6 +135,8 @@ def find_issues(hunks: Sequence[Hunk], backend: Backend, config: GenerationConfi
         chunk = slice(start, start + config.batch_size)
         for hunk, note, texts in zip(hunks[chunk], notes[chunk], backend.generate(prompts[chunk], request)):
             findings.append(_checked_finding(texts[0], hunk, tuple(note)))
+        if progress:
+            progress(len(findings), len(hunks))
     return findings
 
 
@@ -144,14 +154,14 @@ def _checked_finding(raw: str, hunk: Hunk, notes: tuple[str, ...]) -> Finding:
     return Finding(text, "ok", "", logprob, notes)
 
 
-def _versify(work: list[_Hunk], backend: Backend, config: GenerationConfig, progress: Progress | None,
-             total: int) -> dict[int, HaikuComment | Rejection]:
+def _versify(work: list[_Hunk], backend: Backend, config: GenerationConfig,
+             progress: Progress | None) -> dict[int, HaikuComment | Rejection]:
     """The generate-check-revise rounds over the hunks that have something to say."""
     if not work:
         return {}
     constrained = config.constrained and backend.name == "transformers"
     first = config.candidates if not constrained else 1
-    report = _settled_reporter(work, config.revise_rounds, progress, total)
+    report = _settled_reporter(work, config.revise_rounds, progress)
     _round(work, backend, config, first, 0.0 if first == 1 else config.temperature, constrained, report)
     for _ in range(config.revise_rounds):
         open_work = [w for w in work if w.winner is None]
@@ -162,15 +172,13 @@ def _versify(work: list[_Hunk], backend: Backend, config: GenerationConfig, prog
     return {id(w): _outcome(w, config) for w in work}
 
 
-def _settled_reporter(work: list[_Hunk], revise_rounds: int, progress: Progress | None,
-                      total: int) -> Callable[[], None]:
+def _settled_reporter(work: list[_Hunk], revise_rounds: int, progress: Progress | None) -> Callable[[], None]:
     """Progress counts settled hunks (a valid haiku, or no rounds left), so a bar keeps moving
-    through the revise rounds instead of sitting at 100% while they run. Of ``total`` hunks, those
-    not in ``work`` were settled before (stage one found nothing to versify)."""
+    through the revise rounds instead of sitting at 100% while they run."""
     def report() -> None:
         if progress:
             settled = sum(w.winner is not None or w.rounds > revise_rounds for w in work)
-            progress(total - len(work) + settled, total)
+            progress(settled, len(work))
     return report
 
 
@@ -179,7 +187,8 @@ def resolve_few_shot(config: GenerationConfig, backend: Backend) -> int:
     which learned the form and would only copy them."""
     if config.few_shot >= 0:
         return min(config.few_shot, len(EXAMPLES))
-    return 0 if backend.describe().get("adapter") else len(EXAMPLES)
+    adapter = backend.describe().get("adapter")
+    return 0 if adapter not in (None, "", "none") else len(EXAMPLES)  # describe() says "none" for none
 
 
 def _round(work: list[_Hunk], backend: Backend, config: GenerationConfig, n: int, temperature: float,

@@ -130,7 +130,7 @@ def check_report(markdown, printed):
                             capture_output=True, text=True).stdout.strip()
     if commit:
         assert f"last changed in commit {commit}" in markdown
-    assert "| metric | good | bad | srv | golden | verdict |" in markdown
+    assert "| metric | good | bad | srv | echo floor | identifiers floor | golden | verdict |" in markdown
     form_row = next(line for line in markdown.splitlines() if line.startswith("| form_strict |"))
     assert form_row.split("|")[2].strip().startswith("1.000") and form_row.split("|")[3].strip().startswith("0.000")
     assert form_row.rstrip().endswith("| >= 0.9 | PASS / FAIL / FAIL |")

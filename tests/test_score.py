@@ -195,6 +195,23 @@ def test_library_score_and_compare_with_a_fake_embedder(tmp_path):
     json.dumps(a.to_dict())  # serialisable as is
 
 
+def test_echo_floor_is_the_metric_of_the_echo_scored_as_a_system(tmp_path):
+    """The report's echo floor equals scoring the hunks' last changed lines as predictions; a
+    prediction that IS the echo sits exactly on its floor (a gain of zero over it)."""
+    from harness.floors import echo
+
+    refs = S.load_references(references(tmp_path))
+    cfg = S.ScoreConfig(metrics="relevance", n_boot=100, n_shuffles=3, system="echo-as-system")
+    echoed = [S.Prediction(r.id, echo(r.diff_hunk)) for r in refs]
+    report = S.score(echoed, refs, cfg, embedder=HashEmbedder())
+    floor = report.floors["echo"]["relevance_real"].value
+    assert floor == pytest.approx(report.metrics["relevance_real"].value)
+    assert set(report.floors) == {"echo", "identifiers"}
+    table = RP.render_table(report)
+    gap_cell = [line for line in table.splitlines() if line.startswith("| relevance_real |")][0].split("|")[8]
+    assert float(gap_cell) == pytest.approx(0.0, abs=1e-3)
+
+
 def test_single_row_has_no_floor_and_judges_n_a(tmp_path):
     refs = S.load_references(references(tmp_path, ROWS[:1]))
     preds = S.load_predictions(predictions(tmp_path, ROWS[:1]))
@@ -213,7 +230,7 @@ def test_comparison_table_lists_each_system(tmp_path):
                           embedder=HashEmbedder())
             for name, shift in (("base", 0), ("tuned", 2))}
     table = RP.render_comparison(reps)
-    assert table.splitlines()[0] == "| metric | base | tuned | golden | verdict |"
+    assert table.splitlines()[0] == "| metric | base | tuned | echo floor | identifiers floor | golden | verdict |"
     assert "| relevance_gap |" in table
     pytest.importorskip("matplotlib")
     plots = RP.write_plots(reps, tmp_path / "plots")

@@ -53,13 +53,21 @@ class TransformersBackend:
         from reviewer.models import render_prompt
 
         texts = [render_prompt(self.loaded.tokenizer, prompt) for prompt in prompts]
-        answers: list[list[str]] = []
-        for start in range(0, len(texts), self.batch_size):
-            rows = range(start, min(start + self.batch_size, len(texts)))
-            answers += self._generate_chunk([texts[i] for i in rows], rows, request)
+        # Chunks of similar length: a batch is left-padded to its longest prompt, and prefill time
+        # goes with the padded size, so one long hunk among short ones would cost a whole batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        answers: list[list[str]] = [[] for _ in texts]
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            rows = range(len(chunk))  # the chunk's own rows: its constraints are laid out to match
+            sorted_request = _reordered(request, chunk)
+            outputs = self._generate_chunk([texts[i] for i in chunk], rows, sorted_request, seed_offset=start)
+            for index, texts_out in zip(chunk, outputs):
+                answers[index] = texts_out
         return answers
 
-    def _generate_chunk(self, texts: list[str], rows: range, request: GenerationRequest) -> list[list[str]]:
+    def _generate_chunk(self, texts: list[str], rows: range, request: GenerationRequest,
+                        seed_offset: int = 0) -> list[list[str]]:
         import torch
 
         started = time.perf_counter()
@@ -73,7 +81,7 @@ class TransformersBackend:
         recorder = TokenLogprobs(self.loaded.eos_ids)
         # The recorder goes first, so it reads the model's own distribution, before any mask.
         options["logits_processor"] = [recorder] + ([processor] if processor is not None else [])
-        torch.manual_seed(request.seed + rows.start)  # per chunk: repeatable whatever came before
+        torch.manual_seed(request.seed + seed_offset)  # per chunk: repeatable whatever came before
         with torch.inference_mode():
             output = model.generate(**batch, **options)
         if processor is not None:  # the constrained decoder's own time, for bench/generate.py
@@ -117,6 +125,17 @@ class TransformersBackend:
         counted = (new_tokens != pad).sum() if pad is not None else new_tokens.numel()
         self.usage.completion_tokens += int(counted)
         self.usage.seconds += time.perf_counter() - started
+
+
+def _reordered(request: GenerationRequest, chunk: list[int]) -> GenerationRequest:
+    """The request with its per-prompt constraints laid out for the chunk: constraint ``i`` of the
+    new request belongs to prompt ``chunk[i]``."""
+    if request.constraints is None:
+        return request
+    from dataclasses import replace
+
+    placed = list(request.constraints)
+    return replace(request, constraints=tuple(placed[i] for i in chunk))
 
 
 class TokenLogprobs:
