@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import random
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -63,11 +65,88 @@ def test_every_category_is_at_least_90_percent_exact(category):
     ("3.14", 4), ("0.5", 4), ("1e9", 3), ("v2", 2), ("v2.1", 4), ("100%", 5), ("1st", 1),
     ("21st", 3), ("1,000", 3), ("65535", 11), ("10x", 2),
     ("a == b", 4), ("x==y", 4), ("a != b", 5), ("f -> g", 4), ("a && b", 3), ("a || b", 3),
-    ("n += 1", 5), ("- dash", 1), ("a / b", 2), ("(yes)", 1), ("done! 🎉", 1),
+    ("n += 1", 5), ("- dash", 1), ("a / b", 6), ("(yes)", 1), ("done! 🎉", 1),
     ("e.g. this", 5), ("w/o tests", 3), ("user's", 2), ("class's", 2), ("don't", 1),
     ("dataclass", 3),
 ])
 def test_reading_convention(text, syllables):
+    got = count_line(text)
+    assert got.syllables == syllables, got.breakdown()
+
+
+NFD = functools.partial(unicodedata.normalize, "NFD")     # accents typed as combining marks
+
+
+@pytest.mark.parametrize("text, syllables", [
+    ("façade", 2), ("fiancée", 3), ("piñata", 3), ("Pokémon", 3), ("café", 2), ("naïve", 2),
+    (NFD("façade"), 2), (NFD("fiancée"), 3), (NFD("Pokémon"), 3), (NFD("café"), 2),
+    (NFD("naïve"), 2),                           # once split into "nai" + "ve"
+    ("CAFÉ", 2), ("the café is closed", 5), ("PokémonGo", 4), ("naïve_impl", 4),
+    ("日本語", 3), ("καφέ", 4), (NFD("καφέ"), 4), ("done! 🎉", 1),   # other scripts as before
+])
+def test_accented_latin_letters_read_as_the_plain_spelling(text, syllables):
+    got = count_line(text)
+    assert got.syllables == syllables, got.breakdown()
+
+
+def test_unaccented_spellings_are_the_dictionary_words():
+    assert [dictionary.lookup(w) for w in ["facade", "fiancee", "pokemon", "cafe", "naive"]] == [
+        (2,), (3,), (3,), (2,), (2,)]
+    assert count_line("piñata").syllables == count_line("pinata").syllables == 3
+
+
+@pytest.mark.parametrize("text, syllables, alternatives", [
+    ("x - y", 4, (4,)), ("10 - 3", 4, (4,)), ("x = y - 1", 7, (7,)),
+    ("(x) - (y)", 4, (4,)), ("3.14 - 1", 7, (7,)),
+    ("k / 4", 6, (4, 6)), ("a / b", 6, (4, 6)), ("1,000 / 10", 8, (6, 8)),   # divided by | over
+    # a dash or slash between longer words, or glued to its neighbours, is silent
+    ("and/or", 2, (2,)), ("and / or", 2, (2,)), ("foo - bar", 2, (2,)), ("pick x - then y", 4, (4,)),
+    ("n = len - 1", 5, (5,)),
+    ("x-y", 2, (2,)), ("k/4", 2, (2,)), ("n/a", 2, (2,)), ("ls -la", 3, (3,)), ("- dash", 1, (1,)),
+    ("wait -- really", 3, (3,)),
+])
+def test_minus_and_slash_between_numbers_or_letters_are_arithmetic(text, syllables, alternatives):
+    got = count_line(text)
+    assert (got.syllables, got.alternatives) == (syllables, alternatives), got.breakdown()
+
+
+@pytest.mark.parametrize("text, syllables", [
+    ("!done", 2), ("(!ok)", 3), ("if !ok", 4), ("ok && !done", 5), ("x == !y", 5),
+    ("count++", 3), ("i++;", 3), ("i--", 5), ("++i", 3), ("--i", 5), ("(--n)", 5), ("--count;", 5),
+    ("g++", 3), ("i++ == 3", 6),
+    ("done!", 1), ("wow! great", 2), ("a + b", 3), ("c++", 3),   # exclamations, spaced, C++
+    ("run with --verbose", 4), ("pass --dry-run", 3),            # a flag is not a decrement
+])
+def test_operators_attached_to_an_operand(text, syllables):
+    got = count_line(text)
+    assert got.syllables == syllables, got.breakdown()
+
+
+@pytest.mark.parametrize("text, syllables, alternatives", [
+    ("a === b", 6, (5, 6)), ("a===b", 6, (5, 6)),      # triple equals | strict equals
+    ("a !== b", 7, (7,)), ("`===`", 4, (3, 4)), ("`!==`", 5, (5,)),
+])
+def test_strict_equality_operators(text, syllables, alternatives):
+    got = count_line(text)
+    assert (got.syllables, got.alternatives) == (syllables, alternatives), got.breakdown()
+
+
+@pytest.mark.parametrize("text, syllables", [
+    ("prefer `!=` here", 6), ("`==`", 2), ("`->`", 2), ("use `&&` not `and`", 4), ("(`==`)", 2),
+    ("`a == b`", 4),
+    ("` == `", 0), ("`-`", 0), ("`!`", 0),          # not alone in them; a lone dash; not an operator
+])
+def test_an_operator_alone_in_backticks_is_read(text, syllables):
+    got = count_line(text)
+    assert got.syllables == syllables, got.breakdown()
+
+
+@pytest.mark.parametrize("text, syllables", [
+    ("Map<K, V>", 3), ("Map<K,V>", 3), ("List<String>", 2), ("Optional<T>", 4),
+    ("returns List<String> here", 5), ("HashMap<String, Vec<u8>>", 6), ("std::vector<int>", 6),
+    ("i<n", 4), ("len<10", 4), ("a < b", 4), ("x>0", 6), ("a > b", 5),   # comparisons as before
+])
+def test_generic_type_parameters_are_read_without_brackets(text, syllables):
     got = count_line(text)
     assert got.syllables == syllables, got.breakdown()
 
@@ -172,7 +251,9 @@ def test_lines_with_context_dependent_chunks_match_the_reference_path():
     from harness.form.count import count_line_slowly
     rng = random.Random(11)
     pieces = ["==", "->", "%", "(", ")", "`", "'", "100", "50)", "(2", "x=", "=y", "(==)", "a", "!=",
-              "every", "SQL", "!", "v2", "%)", "(%", "&&", "b`", "`c", "1e9", "id", "#", "+="]
+              "every", "SQL", "!", "v2", "%)", "(%", "&&", "b`", "`c", "1e9", "id", "#", "+=",
+              "-", "/", "--", "x)", "(y", "3.5", "1,000", "!x", "i++", "--i", "(!ok)", "`==`", "Map<K,",
+              "V>", "word", "k)", "!=`", "===", "`-`"]
     lines = [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 7))) for _ in range(4000)]
     for line in lines * 2:
         fast, slow = count_line(line), count_line_slowly(line)

@@ -20,8 +20,19 @@ Reading convention (what a count means; tests/data/form/labelled_lines.tsv is la
   1500 fifteen hundred, 3.14 three point one four, 1e9 one e nine, v2 v two, 100% one hundred
   percent, 1st first, 1,000 one thousand (numbers.py).
 - Operators between two words or numbers are read aloud (== equals, != not equals, -> arrow,
-  && and, || or, += plus equals; the table is lexicon.OPERATORS; x==y counts like x == y);
-  all other punctuation, a lone dash or slash, markdown and emoji are silent.
+  && and, || or, += plus equals, === triple equals (also: strict equals), !== not triple
+  equals; the table is lexicon.OPERATORS; x==y counts like x == y). Between two numbers or
+  single letters a minus and a slash are arithmetic: x - y "x minus y", k / 4 "k divided by
+  four" (also: "k over four"); between longer words a dash or slash stays silent (and/or).
+- Operators attached to an operand: a prefix ! reads "not" (!done, (!ok) "not done", "not ok");
+  a postfix ++ or -- reads "plus plus", "minus minus" (count++); a prefix one the same (++i).
+- An operator written alone in backticks is read as that operator: `!=` "not equals",
+  `==` "equals", `->` "arrow".
+- Generic type parameters: angle brackets are silent and what is inside is read like any other
+  word, so single capitals are spelled (Map<K, V> "map k v", List<String> "list string").
+- Accented Latin letters belong to their word (façade, fiancée, piñata, Pokémon): the word is
+  read as its unaccented spelling is read (façade 2, fiancée 3, piñata 3, Pokémon 3).
+- All other punctuation, a lone dash or slash, markdown and emoji are silent.
 - Unknown words: a compound of two known words (dataclass), else the CMUdict-fitted estimator.
 
 Verdicts: strict = the canonical counts are exactly 5, 7, 5; lenient = each line can reach its

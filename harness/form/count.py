@@ -4,7 +4,8 @@ The lookup chain for one spoken piece (the same for a prose word and for a piece
 identifier, so an acronym inside ``parseHTTPHeader`` is found like a lone ``HTTP``):
   digits -> numbers; lexicon (exact case, then lower case); a single letter -> its name;
   capitals -> CMUdict when it is a word, else spelled; CMUdict; a compound of known words;
-  the estimator for unknown words.
+  the estimator for unknown words. Accented Latin letters lose their accents first
+  (façade -> facade), so a word is found as its plain spelling is.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from . import dictionary, estimator, numbers
-from .lexicon import CAPS_WORDS, LETTER_SYLLABLES, LEXICON, OPERATORS
+from .lexicon import ATTACHED_OPERATORS, CAPS_WORDS, LETTER_SYLLABLES, LEXICON, OPERATORS
 
 # Sources, named in every explanation.
 DICTIONARY, LEXICON_SRC, NUMBER, LETTERS, ESTIMATE, COMPOUND, OPERATOR, SILENT = (
@@ -69,10 +70,24 @@ _ABBREVIATIONS = r"(?i:e\.g\.|i\.e\.|etc\.|vs\.|w/o\b|w/(?=\s|$)|c\+\+|[cf]#|\.n
 _GROUPED_NUMBER = r"\d{1,3}(?:,\d{3})+(?![\d,])"
 # A word starts with a letter or digit and may join pieces with . - / : (os.path, src/a.py,
 # well-known, std::vector) or an apostrophe (don't, user's); operators are never joiners.
-_WORD = r"\w(?:[\w'’]|[.\-/:]+(?=\w))*"
-_OPERATOR = r"===|!==|==|!=|<=|>=|->|=>|&&|\|\||\+=|-=|\*=|/=|[=+*<>&%]"
+# Accents typed as combining marks after a Latin letter (cafe + U+0301) stay in the word.
+_WORD = r"\w(?:[\w'’]|(?<=[A-Za-z])[\u0300-\u036f]+|[.\-/:]+(?=\w))*"
+_SPOKEN_OPERATOR = r"===|!==|==|!=|<=|>=|->|=>|&&|\|\||\+=|-=|\*=|/=|[=+*<>&%]"
+# A dash or slash with space on both sides may be arithmetic (x - y); glued, it is a joiner.
+_OPERATOR = _SPOKEN_OPERATOR + r"|(?<!\S)[-/](?!\S)"
+# Operators glued to an operand: !done, (!ok), ++i, count++, i--. A prefix -- is a decrement
+# only before a single letter or code (--i, --count;), so a flag (--verbose) stays silent.
+_ATTACHED = (r"(?<!\w)(?:!|\+\+)(?=\w)|(?<!\w)--(?=[^\W\d_](?!\w)|\w+[;)\]])"
+             r"|(?<=\w)(?:\+\+|--)(?!\w)")
+# An operator alone in backticks is named, whatever stands around it: prefer `!=` here.
+_QUOTED = f"(?<=`)(?:{_SPOKEN_OPERATOR})(?=`)"
+# Angle brackets glued to words may enclose type parameters (List<String>, Map<K, V>).
+_ANGLE = r"(?<=\w)<(?=\w)|(?<=\w)>(?![\w=])"
+# Lookarounds, never neighbouring tokens, decide the glued kinds: a chunk and the whole line
+# cut alike, so the chunk caches stay exact.
 _TOKEN = re.compile(
-    f"(?P<word>{_ABBREVIATIONS}|{_GROUPED_NUMBER}|{_WORD})|(?P<op>{_OPERATOR})|(?P<other>\\S)")
+    f"(?P<word>{_ABBREVIATIONS}|{_GROUPED_NUMBER}|{_WORD})|(?P<quoted>{_QUOTED})"
+    f"|(?P<attached>{_ATTACHED})|(?P<angle>{_ANGLE})|(?P<op>{_OPERATOR})|(?P<other>\\S)")
 
 # Separators inside an identifier are silent; a dot between digits is a decimal point (v2.1).
 _SEPARATORS = re.compile(r"[_\-/:'’]+|(?<!\d)\.|\.(?!\d)")
@@ -85,10 +100,13 @@ _GROUPED = re.compile(_GROUPED_NUMBER + "$")
 _POSSESSIVE = re.compile(r"(.+?)['’]s$")
 _SIBILANT_END = re.compile(r"(s|z|x|ch|sh|ce|ge|se|ze)$", re.I)
 _VOWEL = re.compile(r"[aeiouy]", re.I)
+# What - and / are arithmetic between: a number or a single letter (10 - 3, k / 4).
+_ARITHMETIC_OPERAND = re.compile(r"[^\W\d_]|\d+(?:[.,]\d+)*")
 
 
 def tokenize(line: str) -> list[tuple[str, str]]:
-    """(kind, text) pairs: kind is word, op or other."""
+    """(kind, text) pairs: kind is word, op, attached (!x, x++), quoted (`==`), angle (< or >
+    glued to words) or other."""
     return [(m.lastgroup, m.group()) for m in _TOKEN.finditer(line)]
 
 
@@ -97,7 +115,26 @@ def tokenize(line: str) -> list[tuple[str, str]]:
 @functools.lru_cache(maxsize=200_000)
 def read_word(text: str) -> Token:
     """A word-like token: a prose word, an identifier, a number or an abbreviation."""
-    return Token(text, tuple(_word_pieces(text)))
+    return Token(text, tuple(_word_pieces(text if text.isascii() else _unaccented(text))))
+
+
+def _unaccented(text: str) -> str:
+    """façade -> facade, Pokémon -> Pokemon: accented Latin letters read as their plain
+    spelling, which CMUdict and the lexicon know (NFKD, combining marks dropped). Combining
+    marks typed after a Latin letter go too; other scripts are kept as written."""
+    out: list[str] = []
+    for char in text:
+        if unicodedata.combining(char) and out and out[-1].isascii() and out[-1].isalpha():
+            continue
+        out.append(_latin_base(char))
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _latin_base(char: str) -> str:
+    """é -> e, ﬁ -> fi; a character that is not a Latin letter (日, ε, ²) is kept."""
+    base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    return base if base.isascii() and base.isalpha() else char
 
 
 def _word_pieces(text: str) -> list[Piece]:
@@ -362,10 +399,17 @@ def _count_in_context(line: str, chunks: list[str]) -> LineCount:
     return LineCount(line, canonical, _alternatives(canonical, ambiguous) if ambiguous else (canonical,))
 
 
-# What an operator sees of a neighbouring chunk: a word ending in a digit (100 %), another word,
-# or something else (punctuation, an operator, the line's edge). Brackets and quotes are skipped.
-_DIGIT_WORD, _WORD_EDGE, _NOT_WORD = "digit", "word", "other"
-_CONTEXT_TOKEN = {_DIGIT_WORD: ("word", "1"), _WORD_EDGE: ("word", "x"), _NOT_WORD: ("other", "#")}
+# What an operator sees of a neighbouring chunk, each kind with a stand-in token that an
+# operator reads the same way: a number that ends the chunk (100 %, 10 - 3), another number or
+# a single letter (x - y), another word ending in a digit (v2 %), any other word, or something
+# else (punctuation, an operator, the line's edge). Brackets, quotes and glued operators (!x,
+# x++) are looked past, as _neighbour does.
+_NUMBER, _LETTER, _DIGIT_WORD, _WORD_EDGE, _NOT_WORD = "number", "letter", "digit", "word", "other"
+# (Stand-ins the lookup chain finds at once: an unknown one would load the estimator.)
+_CONTEXT_TOKEN = {_NUMBER: ("word", "1"), _LETTER: ("word", "x"), _DIGIT_WORD: ("word", "v1"),
+                  _WORD_EDGE: ("word", "word"), _NOT_WORD: ("other", "#")}
+# A neighbour seen past a chunk of brackets alone is not right before a %: it loses its digit.
+_PAST_WRAPPERS = {_NUMBER: _LETTER, _DIGIT_WORD: _WORD_EDGE}
 
 
 @functools.lru_cache(maxsize=100_000)
@@ -373,21 +417,26 @@ def _edges(chunk: str) -> tuple[str | None, str | None]:
     """(what an operator after the previous chunk sees first, what one before the next sees
     last) of this chunk; None where the chunk is all brackets and quotes."""
     raw = tokenize(chunk)
-    spoken = [(kind, text) for kind, text in raw if text not in _WRAPPERS]
+    spoken = [(kind, text) for kind, text in raw if text not in _WRAPPERS and kind != "attached"]
     if not spoken:
         return None, None
-    first = _WORD_EDGE if spoken[0][0] == "word" else _NOT_WORD
-    last = _WORD_EDGE if spoken[-1][0] == "word" else _NOT_WORD
+    first, last = _edge(spoken[0]), _edge(spoken[-1])
     if raw[-1][0] == "word" and raw[-1][1][-1].isdigit():
-        last = _DIGIT_WORD
+        last = _NUMBER if last == _LETTER else _DIGIT_WORD
     return first, last
+
+
+def _edge(token: tuple[str, str]) -> str:
+    if token[0] != "word":
+        return _NOT_WORD
+    return _LETTER if _is_operand(token) else _WORD_EDGE
 
 
 def _left(edges: list[tuple[str | None, str | None]], i: int) -> str:
     for j in range(i - 1, -1, -1):
         last = edges[j][1]
         if last is not None:                     # % reads only a number right before it
-            return _WORD_EDGE if last == _DIGIT_WORD and j < i - 1 else last
+            return _PAST_WRAPPERS.get(last, last) if j < i - 1 else last
     return _NOT_WORD
 
 
@@ -434,6 +483,12 @@ def _read_tokens(raw: list[tuple[str, str]]) -> list[Token]:
             tokens.append(read_word(text))
         elif kind == "op":
             tokens.append(_operator(raw, i, text))
+        elif kind == "attached":
+            tokens.append(_spoken(text, ATTACHED_OPERATORS[text]))
+        elif kind == "quoted":
+            tokens.append(_spoken(text, OPERATORS[text]))
+        elif kind == "angle":
+            tokens.append(_angle(raw, i, text))
         else:
             tokens.append(_silent(text))
     return tokens
@@ -450,23 +505,43 @@ _WRAPPERS = frozenset("()[]{}`'\"")
 
 
 def _neighbour(raw: list[tuple[str, str]], i: int, step: int) -> tuple[str, str] | None:
-    """The nearest token that is not a bracket, backtick or quote: parse(s) -> dict."""
+    """The nearest token that is not a bracket, backtick or quote: parse(s) -> dict. A glued
+    operator belongs to its operand, so it is looked past too: ok && !done."""
     i += step
-    while 0 <= i < len(raw) and raw[i][1] in _WRAPPERS:
+    while 0 <= i < len(raw) and (raw[i][1] in _WRAPPERS or raw[i][0] == "attached"):
         i += step
     return raw[i] if 0 <= i < len(raw) else None
 
 
 def _operator(raw: list[tuple[str, str]], i: int, text: str) -> Token:
-    """Read aloud between two words (a == b) or, for %, right after a number (100%)."""
+    """Read aloud between two words (a == b), for - and / between two numbers or single letters
+    (x - y), and for % right after a number (100%)."""
     before, after = _neighbour(raw, i, -1), _neighbour(raw, i, 1)
     if text == "%":
         spoken = i > 0 and raw[i - 1][0] == "word" and raw[i - 1][1][-1].isdigit()
+    elif text in ("-", "/"):
+        spoken = _is_operand(before) and _is_operand(after)
     else:
         spoken = bool(before and after and before[0] == "word" and after[0] == "word")
-    if spoken:
-        return Token(text, (Piece(text, OPERATORS[text], OPERATOR),))
+    return _spoken(text, OPERATORS[text]) if spoken else _silent(text)
+
+
+def _is_operand(token: tuple[str, str] | None) -> bool:
+    """A number or a single letter: what a dash or slash between makes arithmetic."""
+    return bool(token and token[0] == "word" and _ARITHMETIC_OPERAND.fullmatch(token[1]))
+
+
+def _angle(raw: list[tuple[str, str]], i: int, text: str) -> Token:
+    """< glued between words opens type parameters (List<String>: silent), unless a number or
+    a single letter stands before it or a number after it: a comparison (i<n, len<10). A glued
+    > closes them, silent."""
+    if text == "<" and (_is_operand(raw[i - 1]) or raw[i + 1][1][0].isdigit()):
+        return _spoken(text, OPERATORS[text])
     return _silent(text)
+
+
+def _spoken(text: str, readings: tuple[int, ...]) -> Token:
+    return Token(text, (Piece(text, readings, OPERATOR),))
 
 
 def _silent(text: str) -> Token:

@@ -293,10 +293,17 @@ def _parse(table: str) -> dict[str, tuple[int, ...]]:
 
 LEXICON: dict[str, tuple[int, ...]] = _parse(_TABLE)
 
-# Spoken operators: read aloud only when they stand between two words or numbers.
+# Spoken operators: read aloud only when they stand between two words or numbers, or alone in
+# backticks (`!=`). - and / are read only as arithmetic: standing alone between two numbers or
+# single letters (x - y, k / 4); anywhere else they are a dash or a slash, and silent.
 OPERATORS: dict[str, tuple[int, ...]] = {
-    "==": (2,), "===": (4,), "=": (2,), "!=": (3,), "!==": (5,),
+    "==": (2,), "===": (4, 3), "=": (2,), "!=": (3,), "!==": (5,),    # triple equals | strict equals
     "->": (2,), "=>": (2,), "&&": (1,), "||": (1,), "&": (1,),
     "+": (1,), "+=": (3,), "-=": (4,), "*=": (3,), "/=": (4,), "*": (1,),
     "<": (2,), ">": (3,), "<=": (6,), ">=": (7,), "%": (2,),
+    "-": (2,), "/": (4, 2),                                              # minus; divided by | over
 }
+
+# Operators glued to their operand: !done "not done", count++ "count plus plus", --i "minus
+# minus i" (but not a flag, --verbose: count._ATTACHED says which are glued).
+ATTACHED_OPERATORS: dict[str, tuple[int, ...]] = {"!": (1,), "++": (2,), "--": (4,)}
