@@ -20,10 +20,11 @@ Reading convention (what a count means; tests/data/form/labelled_lines.tsv is la
   1500 fifteen hundred, 3.14 three point one four, 1e9 one e nine, v2 v two, 100% one hundred
   percent, 1st first, 1,000 one thousand (numbers.py).
 - Operators between two words or numbers are read aloud (== equals, != not equals, -> arrow,
-  && and, || or, += plus equals, === triple equals (also: strict equals), !== not triple
+  && and, || or, += plus equals, === triple equals, 4 (also: strict equals, 3), !== not triple
   equals; the table is lexicon.OPERATORS; x==y counts like x == y). Between two numbers or
-  single letters a minus and a slash are arithmetic: x - y "x minus y", k / 4 "k divided by
-  four" (also: "k over four"); between longer words a dash or slash stays silent (and/or).
+  single letters, spaced, a minus and a slash are arithmetic: x - y "x minus y", k / 4 "k
+  divided by four" (also: "k over four"). Written tight (1/2, 10-3, n/a, x-y) or between longer
+  words (and/or, foo - bar) a dash or slash stays silent; --flags too.
 - Operators attached to an operand: a prefix ! reads "not" (!done, (!ok) "not done", "not ok");
   a postfix ++ or -- reads "plus plus", "minus minus" (count++); a prefix one the same (++i).
 - An operator written alone in backticks is read as that operator: `!=` "not equals",
