@@ -67,6 +67,7 @@ class Job:
     created_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
+    lease_owner: str | None = None  # host:pid:...: which worker runs it
 
     @property
     def outcome(self) -> dict[str, Any]:
@@ -74,14 +75,14 @@ class Job:
 
 
 _COLUMNS = ("id, delivery_id, kind, installation_id, repo, number, head_sha, sender, state, attempts, error, "
-            "result, created_at, started_at, finished_at")
+            "result, created_at, started_at, finished_at, lease_owner")
 
 
 def _job(row: Any) -> Job:
     (id_, delivery, kind, installation, repo, number, head, sender, state, attempts, error, result,
-     created, started, finished) = row
+     created, started, finished, owner) = row
     return Job(int(id_), delivery, JobSpec(kind, int(installation), repo, int(number), head, sender), state,
-               int(attempts), error, result, created, started, finished)
+               int(attempts), error, result, created, started, finished, owner)
 
 
 class _Dialect:
