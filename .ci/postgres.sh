@@ -4,18 +4,27 @@
 # Idempotent; run as root (CI and the developers' machines are). Prints the URL the tests read as
 # LGTM575_TEST_DATABASE_URL.
 set -euo pipefail
+exec 3>&1 1>&2  # everything but the URL goes to stderr
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    apt-get install -y -q postgresql >/dev/null
+    log=$(mktemp)
+    # the package may start the server itself: it must not inherit this script's output (above)
+    { apt-get update -q && apt-get install -y -q postgresql; } </dev/null >"$log" 2>&1 3>&- || {
+        echo "installing PostgreSQL failed:"; tail -n 20 "$log"; exit 1
+    }
 fi
 if ! pg_lsclusters -h | grep -q .; then
     version=$(ls /usr/lib/postgresql | sort -n | tail -1)
-    pg_createcluster "$version" main >/dev/null
+    pg_createcluster "$version" main </dev/null >/dev/null 2>&1 3>&-
 fi
 read -r version cluster port status _ < <(pg_lsclusters -h | head -1)
 if [ "$status" != "online" ]; then
-    pg_ctlcluster "$version" "$cluster" start
+    # the server must not inherit this script's stdout or stderr: a caller reading them would
+    # wait for the server to exit
+    pg_ctlcluster "$version" "$cluster" start </dev/null >/dev/null 2>&1 3>&- || {
+        echo "PostgreSQL $version/$cluster did not start:"; tail -n 20 "/var/log/postgresql/postgresql-$version-$cluster.log"
+        exit 1
+    }
 fi
 for _ in $(seq 1 30); do
     pg_isready -q -h 127.0.0.1 -p "$port" && break
@@ -26,4 +35,4 @@ as_postgres psql -q -p "$port" -tAc "SELECT 1 FROM pg_roles WHERE rolname='lgtm5
     || as_postgres psql -q -p "$port" -c "CREATE ROLE lgtm575 LOGIN PASSWORD 'lgtm575'"
 as_postgres psql -q -p "$port" -tAc "SELECT 1 FROM pg_database WHERE datname='lgtm575_test'" | grep -q 1 \
     || as_postgres createdb -p "$port" -O lgtm575 lgtm575_test
-echo "postgresql://lgtm575:lgtm575@127.0.0.1:$port/lgtm575_test"
+echo "postgresql://lgtm575:lgtm575@127.0.0.1:$port/lgtm575_test" >&3

@@ -21,12 +21,17 @@ Endpoints, exactly those the posting layer calls through PyGithub:
   the diff, when ``start_line >= line``, when a range leaves its hunk, when ``commit_id`` is not
   the head, for a path in ``reject_paths`` (GitHub's reasons we cannot see coming) and for more
   than ``max_review_comments`` comments;
-* ``DELETE /repos/{o}/{r}/pulls/comments/{id}``.
+* ``DELETE /repos/{o}/{r}/pulls/comments/{id}``;
+* ``GET /repos/{o}/{r}/collaborators/{login}/permission`` (``permissions``, default read).
+
+tests/fake_github_app.py serves several such repositories behind one App (installations, JWTs,
+installation tokens); a repository object then does not listen itself (``listen=False``).
 
 Rules on every request: a wrong or missing token gets 401 "Bad credentials"; with
 ``read_only=True`` every write gets 403 "Resource not accessible by integration" (a fork PR's
 token). Scripted faults (``fail``) answer the next matching requests with any status and headers:
-secondary rate limits (403/429 with Retry-After), 5xx before or after the write took effect.
+secondary rate limits (403/429 with Retry-After), 5xx before or after the write took effect;
+``stall`` answers late instead (a review created whose answer the client may never see).
 The anchor rules are computed here from the patches, independently of ``reviewer.diff``.
 """
 

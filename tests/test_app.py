@@ -390,3 +390,18 @@ def test_routing_of_events():
     assert route("issue_comment", issue)[0] == "ignored"
     command = route("issue_comment", comment_event("o/r", 4, 9, "octocat", "  /haiku  "))[1]
     assert command.kind == "command" and command.sender == "octocat" and command.number == 4
+
+
+def test_the_compose_file_sets_only_settings_the_app_reads():
+    import yaml
+
+    from reviewer.app.settings import _known_keys, _variable
+
+    compose = yaml.safe_load((ROOT / "examples" / "app" / "compose.yaml").read_text())
+    known = {_variable(key) for key in _known_keys()}
+    for name in ("web", "worker"):
+        service = compose["services"][name]
+        assert {k for k in service["environment"] if k.startswith(("LGTM575_", "GITHUB_"))} <= known
+        assert service["build"]["dockerfile"] == "examples/app/Dockerfile"
+    assert compose["services"]["web"]["environment"]["LGTM575_WORKERS"] == "0"
+    assert compose["services"]["worker"]["command"] == ["--worker"]
