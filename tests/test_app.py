@@ -198,7 +198,7 @@ def test_a_newer_push_supersedes_a_queued_older_one(gh, make):
 def test_killing_the_worker_mid_job_and_restarting_it_completes_the_job_once(gh, make, kind):
     repo = gh.add_repo("octo/one", installation=11)
     repo.add_pull(7, [edited("app.py", 5, 40), edited("b.py", 7)])
-    app = make()
+    app = make(lease_seconds="60")  # the restarted worker sees its former self is gone: no 60 s wait
     # the review is created on GitHub's side, its answer is late: the worker dies waiting for it
     gh.stall("POST", r"/repos/octo/one/pulls/7/reviews$", 10.0, after_write=True)
     app.deliver("pull_request", pr_event("octo/one", 7, 11), "delivery-kill")
@@ -212,7 +212,7 @@ def test_killing_the_worker_mid_job_and_restarting_it_completes_the_job_once(gh,
         app.kill("app")
         app.spawn("app", "--port", str(app.port))
         app.wait_healthy()
-    (job,) = app.wait_idle(1)
+    (job,) = app.wait_idle(1, timeout=30)
     assert job.state == "done" and job.attempts == 2, job.error
     assert job.outcome["posted"] == 0 and job.outcome["already_posted"] == 3
     assert len(repo.reviews) == 1 and len(repo.posted()) == 3
@@ -310,6 +310,23 @@ def test_a_failing_job_is_retried_with_backoff_then_recorded_as_failed(gh, make)
     assert failed.state == "failed" and failed.attempts == 3
     assert "after 3 attempts" in failed.error and "HTTP 401" in failed.error and broken.posted() == []
     assert app.metrics()['lgtm575_reviews_total{outcome="failed"}'] == 1
+
+
+def test_one_model_server_serves_every_installation_through_the_openai_backend(gh, make):
+    from tests.fake_openai import FakeOpenAI
+
+    key = "sk-test-0123456789abcdefLGTM"
+    for name, installation in (("acme/one", 11), ("other/two", 22)):
+        gh.add_repo(name, installation).add_pull(2, [edited("app.py", 5, 40)])
+    with FakeOpenAI(lambda messages, k: VALID, api_key=key, models=("reviewer",)) as llm:
+        app = make(backend="openai", openai_base_url=llm.base_url, model="reviewer", openai_api_key=key)
+        app.deliver("pull_request", pr_event("acme/one", 2, 11))
+        app.deliver("pull_request", pr_event("other/two", 2, 22))
+        jobs = app.wait_idle(2)
+        assert all(j.state == "done" and j.outcome["posted"] == 2 for j in jobs), [j.error for j in jobs]
+        chats = [r for r in llm.requests if r["path"].endswith("/chat/completions")]
+        assert len(chats) >= 4 and all(r["body"]["model"] == "reviewer" for r in chats)
+    assert key not in app.logs() and all(key not in b for n in ("acme/one", "other/two") for b in bodies(gh.repos[n]))
 
 
 def test_the_private_key_and_the_tokens_appear_in_no_log_response_or_body(gh, make):

@@ -18,7 +18,7 @@ import time
 from datetime import timezone
 from typing import Any, Callable
 
-from reviewer.github import GitHubError, error_from
+from reviewer.github import error_from
 
 REFRESH_MARGIN = 300.0  # seconds before expiry that a cached token is replaced
 
@@ -103,7 +103,3 @@ class InstallationTokens:
 
         return InstallationToken()
 
-
-def check_reachable(error: GitHubError) -> bool:
-    """Whether a token error is worth retrying (GitHub down or limiting) rather than final."""
-    return error.kind in ("server", "network", "rate_limited")

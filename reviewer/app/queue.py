@@ -321,6 +321,19 @@ class Queue:
                         (delay, error, job_id, owner))
             return cur.rowcount == 1
 
+    def running(self) -> list[tuple[int, str]]:
+        """(job id, lease owner) of every running job."""
+        with self._tx() as cur:
+            cur.execute("SELECT id, lease_owner FROM lgtm575_jobs WHERE state = 'running'")
+            return [(int(i), owner or "") for i, owner in cur.fetchall()]
+
+    def expire(self, job_id: int, owner: str) -> bool:
+        """Ends the lease of a job whose worker is known to be dead: the next claim takes it."""
+        with self._tx() as cur:
+            cur.execute("UPDATE lgtm575_jobs SET lease_until = {now} - 1 WHERE id = ? AND lease_owner = ? "
+                        "AND state = 'running'", (job_id, owner))
+            return cur.rowcount == 1
+
     # ------------------------------------------------------------------ reading
 
     def job(self, job_id: int) -> Job | None:
