@@ -167,13 +167,18 @@ LIMIT 1 {skip_locked}
 """
 
 
+MAX_IDLE = 4  # connections kept open between transactions
+
+
 class Queue:
-    """One queue over one database; each thread gets its own connection."""
+    """One queue over one database. Each transaction borrows a connection from a small pool, so a
+    burst of webhooks on many threads does not leave a connection open per thread."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.dialect: _Dialect = _Postgres() if url.startswith(("postgresql://", "postgres://")) else _SQLite()
-        self._local = threading.local()
+        self._idle: list[Any] = []
+        self._pool_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str) -> "Queue":
@@ -201,18 +206,29 @@ class Queue:
 
     # ------------------------------------------------------------------ connections
 
-    def _conn(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = self._local.conn = self.dialect.connect(self.url)
-            except Exception as err:  # noqa: BLE001
-                raise QueueError(f"cannot connect to the queue at {self.where}: {_one_line(err)}") from None
-        return conn
+    def _borrow(self) -> Any:
+        with self._pool_lock:
+            if self._idle:
+                return self._idle.pop()
+        try:
+            return self.dialect.connect(self.url)
+        except Exception as err:  # noqa: BLE001
+            raise QueueError(f"cannot connect to the queue at {self.where}: {_one_line(err)}") from None
+
+    def _give_back(self, conn: Any, broken: bool) -> None:
+        with self._pool_lock:
+            if not broken and len(self._idle) < MAX_IDLE:
+                self._idle.append(conn)
+                return
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - a connection that is already gone
+            pass
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
-        conn = self._conn()
+        conn = self._borrow()
+        broken = False
         try:
             if self.dialect.name == "sqlite":
                 conn.execute("BEGIN IMMEDIATE")
@@ -228,19 +244,16 @@ class Queue:
         except Exception as err:
             if self.dialect.is_conflict(err) or not _is_db_error(err):
                 raise
-            if self.dialect.name == "postgresql":  # reconnect on the next call (a restarted server)
-                self._local.conn = None
-                try:
-                    conn.close()
-                except Exception:  # noqa: BLE001
-                    pass
+            broken = True  # a fresh connection next time (a restarted server, a lost socket)
             raise QueueError(f"queue at {self.where}: {_one_line(err)}") from None
+        finally:
+            self._give_back(conn, broken)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        with self._pool_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
             conn.close()
-            self._local.conn = None
 
     # ------------------------------------------------------------------ the web side
 
