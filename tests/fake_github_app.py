@@ -5,7 +5,8 @@ JWTs checked against the App's public key, installation tokens scoped to their r
         repo = gh.add_repo("octo/one", installation=11)  # a tests.fake_github.FakeGitHub, not listening
         repo.add_pull(7, [FakeFile.edit(...)])
         gh.stall("GET", r"/repos/octo/one/pulls/7$", 2.0)    # faults match the route after /api/v3
-        gh.requests      # every request: method, path, auth ("jwt", "token" or None), installation
+        gh.requests      # every request: method, path, auth ("jwt", "token" or None), installation,
+                         # time, token_expires (never the token itself)
 
 Endpoints besides each repository's own (tests/fake_github.py, served for the repositories of the
 token's installation only; any other repository is a 404, as GitHub answers):
@@ -76,9 +77,11 @@ class FakeGitHubApp(FakeGitHub):
         path, query = parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
         auth = headers.get("Authorization") or headers.get("authorization") or ""
         kind, installation = self._who(auth)
+        credential = auth.partition(" ")[2]  # recorded as its expiry only: no token in the record
         with self._lock:
             self.requests.append({"method": method, "path": path, "query": query, "body": body, "auth": kind,
-                                  "installation": installation,
+                                  "installation": installation, "time": time.time(),
+                                  "token_expires": self.issued[credential][1] if kind == "token" else None,
                                   "headers": {k: v for k, v in headers.items() if k.lower() != "authorization"}})
         if not path.startswith(PREFIX):
             return _error(404, "Not Found")

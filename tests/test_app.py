@@ -244,6 +244,26 @@ def test_three_repositories_under_two_installations_each_use_their_own_token(gh,
     assert {i for i, _ in gh.issued.values()} == {11, 22}
 
 
+def test_installation_tokens_are_cached_until_shortly_before_they_expire(tmp_path, kind, request):
+    with FakeGitHubApp(app_id=575, token_ttl=4.0) as gh:  # GitHub grants an hour; this fake, 4 s
+        for n in range(3):
+            gh.add_repo(f"octo/r{n}", 11).add_pull(1, [edited("app.py", 5)])
+        pg = request.getfixturevalue("pg_url") if kind == "postgresql" else ""
+        with Deployment(gh, tmp_path, kind, pg, workers=1) as app:
+            app.deliver("pull_request", pr_event("octo/r0", 1, 11))
+            app.wait_idle(1)
+            app.deliver("pull_request", pr_event("octo/r1", 1, 11))
+            app.wait_idle(2)
+            processes = 2 if kind == "postgresql" else 1
+            assert len(gh.issued) <= processes  # the second job reused the token (each process has its own)
+            time.sleep(3.2)  # past three quarters of its life: the token is replaced, not used to its end
+            app.deliver("pull_request", pr_event("octo/r2", 1, 11))
+            jobs = app.wait_idle(3)
+        assert all(j.state == "done" for j in jobs) and len(gh.issued) >= 2
+        assert all(r["token_expires"] - r["time"] > 0.9 for r in gh.requests_of("octo/r2"))
+        assert_no_secrets(gh, app.logs())
+
+
 def test_a_burst_of_20_deliveries_drains_with_bounded_concurrency_and_fair_shares(gh, make, kind):
     for n in range(16):
         gh.add_repo(f"big/r{n:02}", 11).add_pull(1, [edited("app.py", 5)])

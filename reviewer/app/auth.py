@@ -6,8 +6,9 @@
 
 Through PyGithub's ``Auth.AppAuth`` (the RS256 JWT, valid 5 minutes, iat 60 s in the past for
 clock drift) and ``GithubIntegration.get_access_token``. A token is reused until
-``REFRESH_MARGIN`` seconds before GitHub's ``expires_at`` (tokens live an hour), per installation
-and shared by every worker thread of the process. Each token is handed to the log redactor the
+``REFRESH_MARGIN`` seconds before GitHub's ``expires_at`` (tokens live an hour; a shorter-lived
+token, as GitHub Enterprise may grant, is replaced after three quarters of its life), per
+installation and shared by every worker thread of the process. Each token is handed to the log redactor the
 moment it arrives, so no log line can carry it.
 """
 
@@ -31,7 +32,7 @@ class InstallationTokens:
         self._integration = GithubIntegration(auth=Auth.AppAuth(app_id, private_key), base_url=api_url.rstrip("/"),
                                               timeout=timeout, retry=None, user_agent="lgtm-575")
         self._on_secret, self._clock = on_secret, clock
-        self._cache: dict[int, tuple[str, float]] = {}
+        self._cache: dict[int, tuple[str, float]] = {}  # installation -> (token, replace after)
         self._locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
         self.fetched = 0  # tokens asked of GitHub, for tests and logs
@@ -42,10 +43,12 @@ class InstallationTokens:
             lock = self._locks.setdefault(installation_id, threading.Lock())
         with lock:  # one request per installation at a time; the others wait for its answer
             cached = self._cache.get(installation_id)
-            if cached and cached[1] - self._clock() > REFRESH_MARGIN:
+            if cached and self._clock() < cached[1]:
                 return cached[0]
+            granted = self._clock()
             token, expires = self._fetch(installation_id)
-            self._cache[installation_id] = (token, expires)
+            life = max(0.0, expires - granted)
+            self._cache[installation_id] = (token, expires - min(REFRESH_MARGIN, life / 4))
             return token
 
     def _fetch(self, installation_id: int) -> tuple[str, float]:
