@@ -27,27 +27,24 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TextIO
 
-from reviewer.action_config import (PostingConfig, Settings, build_settings, inputs_from_env,
-                                    load_config_text)
+from reviewer.action_config import Settings, build_settings, inputs_from_env, load_config_text
+from reviewer.action_report import RESULTS_VERSION, md, outputs, render_summary, results_payload
 from reviewer.backends.base import BackendError
-from reviewer.diff import Anchor, DiffError, DiffFile, parse_diff
-from reviewer.filters import ConfigError, DiffFilterConfig
-from reviewer.github import (DEFAULT_API_URL, DiffSource, GitHubClient, GitHubError, Outcome,
-                             PostReport, PullRef, RetryPolicy, publish)
+from reviewer.cli_post import add_post_flags, post_from_cli  # noqa: F401 - the CLI's --post, for callers of old
+from reviewer.diff import Anchor, DiffError, DiffFile
+from reviewer.filters import ConfigError
+from reviewer.github import DEFAULT_API_URL, DiffSource, GitHubClient, GitHubError, PostReport, PullRef, RetryPolicy
+from reviewer.pull_review import DEFAULT_CONFIG, config_at_base, fetch_files, post_haiku, write_haiku
 from reviewer.results import HaikuComment, Rejection, ReviewResult
 
-DEFAULT_CONFIG = ".github/lgtm-575.yml"
 DEFAULT_RESULTS = "lgtm-575-results.json"
-RESULTS_VERSION = 1
-MAX_SUMMARY_ROWS = 1000
 
 
 class UserError(Exception):
@@ -247,16 +244,10 @@ def _open_pull(client: GitHubClient, context: Context, saved: "Saved | None") ->
 
 def _settings(client: GitHubClient, run: Run, inputs: Mapping[str, str], flow: Workflow) -> Settings:
     path = run.context.config_path
-    source = f"{path} at the base commit"
-    try:
-        text = client.read_text(path, run.pull.base_sha) if run.pull else None
-    except GitHubError as err:  # e.g. a token without contents: read
-        flow.command("warning", f"lgtm-575: could not read {path} through the API ({err}); using the inputs")
-        text = None
-    if text is None and _resolve(run.context.workspace, path).is_file():
-        text, source = _resolve(run.context.workspace, path).read_text(encoding="utf-8"), f"{path} (local file)"
+    text, run.config_source = config_at_base(
+        client, run.pull, path, local=_resolve(run.context.workspace, path),
+        warn=lambda problem: flow.command("warning", f"lgtm-575: {problem}; using the inputs"))
     values = load_config_text(text, path) if text is not None else {}
-    run.config_source = source if text is not None else "defaults (no config file)"
     flow.log(f"lgtm-575: settings from {run.config_source} and the inputs")
     return build_settings(values, inputs, path)
 
@@ -266,40 +257,26 @@ def _resolve(workspace: Path, path: str) -> Path:
 
 
 def _fetch(client: GitHubClient, flow: Workflow, run: Run) -> tuple[DiffSource, tuple[DiffFile, ...]]:
-    source = client.fetch_diff()
-    if source.source == "files":
-        flow.log("lgtm-575: GitHub refused the whole diff (406, too large); rebuilt it from per-file patches")
-    files = parse_diff(source.text)
-    flow.log(f"lgtm-575: {len(files)} files in the diff")
-    return source, files
+    return fetch_files(client, lambda message: flow.log(f"lgtm-575: {message}"))
 
 
 def _review(run: Run, files: Sequence[DiffFile], saved: "Saved | None", flow: Workflow) -> ReviewResult:
     if saved is not None:
         return checked_saved(saved.result, files)
-    from reviewer.pipeline import run_review  # the model stack loads only when a review runs
-
     assert run.settings is not None and run.source is not None
-    result = run_review(run.source.text, run.settings.filters, run.settings.generation,
-                        progress=lambda done, total: flow.log(f"lgtm-575: {done}/{total} hunks written"))
-    extra = tuple({"path": path, "reason": reason} for path, reason in run.source.skipped)
-    return ReviewResult(result.comments, result.rejected, result.skipped + extra, result.model, result.timings)
+    return write_haiku(run.source, run.settings,
+                       progress=lambda done, total: flow.log(f"lgtm-575: {done}/{total} hunks written"))
 
 
 def _post_and_report(client: GitHubClient, run: Run, files: Sequence[DiffFile], flow: Workflow, started: float) -> int:
     assert run.settings is not None and run.result is not None
-    posting = run.settings.posting
     begun = time.perf_counter()
-    try:
-        run.report = publish(client, run.result, files, run.settings.filters, posting, tuple(flow.secrets))
-    except GitHubError as err:  # listing the PR's comments failed: nothing posted, nothing lost
-        run.report = PostReport(tuple(Outcome(i, "", "not posted", str(err)) for i in range(len(run.result.comments))),
-                                problem=str(err), read_only=err.kind == "forbidden")
+    run.report = post_haiku(client, run.result, files, run.settings, flow.secrets)
     run.timings["post"] = round(time.perf_counter() - begun, 3)
     run.timings["total"] = round(time.perf_counter() - started, 3)
     results_path = _write_results(run, flow)
     flow.summary(render_summary(run))
-    flow.outputs(_outputs(run, results_path))
+    flow.outputs(outputs(run, results_path))
     return _verdict(run, flow)
 
 
@@ -382,39 +359,6 @@ def checked_saved(result: ReviewResult, files: Sequence[DiffFile]) -> ReviewResu
     return ReviewResult(tuple(kept), tuple(refused), result.skipped, result.model, result.timings)
 
 
-# ----------------------------------------------------------------------------- results, outputs, summary
-
-
-def _totals(run: Run) -> dict[str, int]:
-    result, report = run.result, run.report
-    return {"hunks": len(result.comments) + len(result.rejected), "haiku_valid": len(result.comments),
-            "haiku_rejected": len(result.rejected), "skipped": len(result.skipped),
-            "posted": report.posted, "would_post": report.count("would post"),
-            "already_posted": report.count("already posted"), "dropped": report.count("dropped"),
-            "over_cap": report.count("over cap"), "not_posted": report.count("not posted"),
-            "outdated_deleted": len(report.deleted), "outdated_kept": len(report.kept)}
-
-
-def results_payload(run: Run) -> dict[str, Any]:
-    """Everything about the run, secrets removed; ``post_from`` reads it back."""
-    data = run.result.to_json()
-    for entry, comment, outcome in zip(data["comments"], run.result.comments, run.report.outcomes):
-        entry.update(hunk_text=comment.hunk_text, fingerprint=outcome.fingerprint, status=outcome.status,
-                     reason=outcome.reason, url=outcome.url)
-    pull = run.pull
-    data.update(
-        version=RESULTS_VERSION, repository=pull.repo,
-        pull_request={"number": pull.number, "head_sha": pull.head_sha, "base_sha": pull.base_sha,
-                      "html_url": pull.html_url, "from_fork": pull.from_fork},
-        diff_source=run.source.source, config_source=run.config_source, config=run.settings.resolved(),
-        dry_run=run.settings.posting.dry_run, totals=_totals(run),
-        posting={"review_urls": list(run.report.review_urls), "deleted": list(run.report.deleted),
-                 "kept": [{"id": i, "reason": r} for i, r in run.report.kept],
-                 "problem": run.report.problem, "read_only": run.report.read_only},
-        timings={**run.result.timings, **run.timings})
-    return data
-
-
 def _write_results(run: Run, flow: Workflow) -> str:
     """Writes the results file; returns the path as the output gives it (relative to the workspace
     when it was given relative, so later steps and upload-artifact find it)."""
@@ -424,153 +368,6 @@ def _write_results(run: Run, flow: Workflow) -> str:
     path.write_text(flow.redact(json.dumps(results_payload(run), indent=2, ensure_ascii=False)) + "\n",
                     encoding="utf-8")
     return name
-
-
-def _outputs(run: Run, results_path: str) -> dict[str, str]:
-    return {"comments_posted": str(run.report.posted), "haiku_valid": str(len(run.result.comments)),
-            "haiku_rejected": str(len(run.result.rejected)),
-            "review_url": run.report.review_urls[0] if run.report.review_urls else "",
-            "results_json": results_path}
-
-
-_PLAIN = frozenset(" ,.;:'?!-_()/=+%")  # punctuation a haiku may hold and markdown leaves alone
-
-
-def md(text: str) -> str:
-    """Text from the diff or a model, inert in markdown: every character that could start markup,
-    a mention, a table cell or HTML becomes a numeric entity, "://" and "www." are broken up so
-    nothing autolinks, newlines become <br>. Letters and plain punctuation stay as they are, so
-    a haiku reads the same in the summary as in its comment."""
-    out = []
-    for char in str(text):
-        if char.isalnum() or char in _PLAIN:
-            out.append(char)
-        else:
-            out.append("<br>" if char == "\n" else f"&#{ord(char)};")
-    return "".join(out).replace("://", ":&#47;&#47;").replace("www.", "www&#46;")
-
-
-def code(text: str) -> str:
-    """A path or hunk header as a code span in a table cell: shown literally, never rendered."""
-    text = " ".join(str(text).split())
-    if not text:
-        return ""
-    ticks = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{pad}{text.replace('|', chr(92) + '|')}{pad}{ticks}"
-
-
-_STATUS = {"posted": "posted", "would post": "dry run: would post", "already posted": "already posted",
-           "dropped": "dropped", "over cap": "not posted: over max_comments", "not posted": "not posted"}
-
-
-def summary_rows(run: Run) -> list[tuple[str, str, str, str, str]]:
-    """(file, hunk, haiku or reason, status, link) per hunk: valid, rejected, skipped."""
-    rows = []
-    for comment, outcome in zip(run.result.comments, run.report.outcomes):
-        status = _STATUS[outcome.status] + (f": {outcome.reason}" if outcome.status in ("dropped", "not posted") else "")
-        rows.append((comment.anchor.path, comment.header, comment.body, status, outcome.url))
-    rows += [(r.path, r.header, r.reason, "rejected: no valid haiku", "") for r in run.result.rejected]
-    rows += [(s["path"], "", s["reason"], "skipped", "") for s in run.result.skipped]
-    return rows
-
-
-def render_summary(run: Run) -> str:
-    pull, report, settings = run.pull, run.report, run.settings
-    out = [f"### lgtm-575: 5-7-5 review of {md(pull.repo)}#{pull.number}", "", _headline(run), ""]
-    rows = summary_rows(run)
-    out += ["| File | Hunk | Haiku, or why not | Status |", "| --- | --- | --- | --- |"]
-    out += [f"| {code(f)} | {code(h)} | {md(t)} | {_linked(md(s), url)} |" for f, h, t, s, url in rows[:MAX_SUMMARY_ROWS]]
-    if len(rows) > MAX_SUMMARY_ROWS:  # GitHub keeps at most 1 MiB of summary per step
-        out += ["", f"{len(rows) - MAX_SUMMARY_ROWS} more rows are in the results file ({md(run.context.results_file)})."]
-    totals = " · ".join(md(f"{k.replace('_', ' ')} {v}") for k, v in _totals(run).items())
-    model = ", ".join(f"{k} {v}" for k, v in run.result.model.items() if v not in ("", None))
-    timings = " · ".join(md(f"{k} {v:.2f} s") for k, v in {**run.result.timings, **run.timings}.items())
-    out += ["", f"**Totals:** {totals}", "", f"**Model:** {md(model or settings.generation.model)}",
-            "", f"**Timings:** {timings}", ""]
-    out += [f"- outdated comment {i}: {md(why)}" for i, why in report.kept]
-    return "\n".join(out) + "\n"
-
-
-def _linked(text: str, url: str) -> str:
-    # URLs come from GitHub's answers; one that could break out of the link is left out
-    return f"[{text}]({url})" if re.fullmatch(r"https?://[^\s()<>\[\]]+", url or "") else text
-
-
-def _headline(run: Run) -> str:
-    report = run.report
-    if run.settings.posting.dry_run:
-        return f"Dry run: nothing was posted; {report.count('would post')} haiku would be."
-    links = " ".join(_linked(f"review {n}", url) for n, url in enumerate(report.review_urls, 1))
-    line = f"Posted {report.posted} new haiku. {links}".strip()
-    if report.problem:
-        line += f" **Posting stopped:** {md(report.problem)}"
-    return line
-
-
-# ----------------------------------------------------------------------------- the CLI's --post
-
-
-def add_post_flags(parser: Any) -> None:
-    """``--post --repo OWNER/NAME --pr N`` and the posting settings, for ``python -m reviewer``."""
-    group = parser.add_argument_group("posting to GitHub (the token comes from $GITHUB_TOKEN)")
-    group.add_argument("--post", action="store_true", help="post the haiku as one review on --repo's PR --pr")
-    group.add_argument("--repo", metavar="OWNER/NAME", help="the repository of the pull request")
-    group.add_argument("--pr", type=int, metavar="N", help="the pull request number")
-    for spec in fields(PostingConfig):
-        flag = spec.metadata.get("flag")
-        if not flag:
-            continue
-        if isinstance(spec.default, bool):
-            import argparse
-
-            group.add_argument(flag, dest=spec.name, default=None, action=argparse.BooleanOptionalAction,
-                               help=f"{spec.metadata['help']} (default: {str(spec.default).lower()})")
-        else:
-            group.add_argument(flag, dest=spec.name, default=None, type=int, metavar="N",
-                               help=f"{spec.metadata['help']} (default: {spec.default})")
-
-
-def post_from_cli(args: Any, result: ReviewResult, *, env: Mapping[str, str] | None = None,
-                  sleep: Callable[[float], None] = time.sleep, throttle: bool = True,
-                  stream: TextIO | None = None) -> int:
-    """Post a CLI run's result on the same path as the Action; 0 done, 2 usage, 1 not posted."""
-    env = os.environ if env is None else env
-    err = stream or sys.stderr
-    token = env.get("GITHUB_TOKEN", "").strip()
-    problem = ("--post needs --repo OWNER/NAME" if not args.repo or args.repo.count("/") != 1 else
-               "--post needs --pr N" if not args.pr else
-               "--post needs a token in $GITHUB_TOKEN" if not token else "")
-    if problem:
-        err.write(f"lgtm-575: {problem}\n")
-        return 2
-    given = {spec.name: getattr(args, spec.name) for spec in fields(PostingConfig) if getattr(args, spec.name, None) is not None}
-    try:
-        posting = PostingConfig(**given)
-        filters = DiffFilterConfig(**{s.name: tuple(v) if isinstance(v, list) else v for s in fields(DiffFilterConfig)
-                                      if (v := getattr(args, s.name, None)) is not None})
-        client = GitHubClient(token, env.get("GITHUB_API_URL") or DEFAULT_API_URL, sleep=sleep, throttle=throttle,
-                              policy=RetryPolicy(retries=posting.max_retries, max_wait=posting.max_wait))
-        client.open_pull(args.repo, args.pr)
-        files = parse_diff(client.fetch_diff().text)
-        report = publish(client, result, files, filters, posting, (token,))
-    except (GitHubError, ConfigError, DiffError) as error:
-        err.write(" ".join(f"lgtm-575: {error}".replace(token, "***").split()) + "\n")
-        return 2 if isinstance(error, ConfigError) or getattr(error, "kind", "") in ("auth", "not_found") else 1
-    return _cli_report(report, err, token)
-
-
-def _cli_report(report: PostReport, err: TextIO, token: str) -> int:
-    for outcome in report.outcomes:
-        if outcome.status not in ("posted", "already posted"):
-            err.write(f"lgtm-575: haiku {outcome.index + 1}: {outcome.status}"
-                      f"{': ' + outcome.reason if outcome.reason else ''}\n".replace(token, "***"))
-    err.write(f"lgtm-575: {report.posted} posted, {report.count('already posted')} already there, "
-              f"{len(report.deleted)} outdated deleted {' '.join(report.review_urls)}\n")
-    if report.problem:
-        err.write(f"lgtm-575: posting stopped: {report.problem}\n".replace(token, "***"))
-        return 1
-    return 0
 
 
 if __name__ == "__main__":

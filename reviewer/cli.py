@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how to print the review (default: markdown)")
     _add_config_flags(parser.add_argument_group("which hunks to review"), DiffFilterConfig)
     _add_config_flags(parser.add_argument_group("the model and its decoding"), GenerationConfig)
-    from reviewer.action import add_post_flags  # PyGithub itself loads only when --post runs
+    from reviewer.cli_post import add_post_flags  # PyGithub itself loads only when --post runs
     add_post_flags(parser)
     return parser
 
@@ -163,7 +163,7 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_markdown(result))
     if args.post:
-        from reviewer.action import post_from_cli
+        from reviewer.cli_post import post_from_cli
         return post_from_cli(args, result)
     return 0
 

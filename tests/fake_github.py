@@ -21,12 +21,17 @@ Endpoints, exactly those the posting layer calls through PyGithub:
   the diff, when ``start_line >= line``, when a range leaves its hunk, when ``commit_id`` is not
   the head, for a path in ``reject_paths`` (GitHub's reasons we cannot see coming) and for more
   than ``max_review_comments`` comments;
-* ``DELETE /repos/{o}/{r}/pulls/comments/{id}``.
+* ``DELETE /repos/{o}/{r}/pulls/comments/{id}``;
+* ``GET /repos/{o}/{r}/collaborators/{login}/permission`` (``permissions``, default read).
+
+tests/fake_github_app.py serves several such repositories behind one App (installations, JWTs,
+installation tokens); a repository object then does not listen itself (``listen=False``).
 
 Rules on every request: a wrong or missing token gets 401 "Bad credentials"; with
 ``read_only=True`` every write gets 403 "Resource not accessible by integration" (a fork PR's
 token). Scripted faults (``fail``) answer the next matching requests with any status and headers:
-secondary rate limits (403/429 with Retry-After), 5xx before or after the write took effect.
+secondary rate limits (403/429 with Retry-After), 5xx before or after the write took effect;
+``stall`` answers late instead (a review created whose answer the client may never see).
 The anchor rules are computed here from the patches, independently of ``reviewer.diff``.
 """
 
@@ -39,6 +44,7 @@ import json
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -119,6 +125,8 @@ class FakePull:
     head_sha: str
     base_sha: str = "b" * 40
     head_repo: str = ""  # "someone/fork" for a PR from a fork; empty: the same repository
+    draft: bool = False
+    state: str = "open"
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     message: str = "Server Error"
     after_write: bool = False
+    delay: float = 0.0  # wait this long before answering; with status 0 the answer is the normal one
 
 
 class Reply(Exception):
@@ -154,27 +163,32 @@ class FakeGitHub:
     def __init__(self, token: str = "ghs_faketoken0123456789abcdef", *, repo: str = "octo/demo",
                  read_only: bool = False, bot_login: str = "github-actions[bot]",
                  max_diff_files: int = 300, max_diff_lines: int = 20000,
-                 max_review_comments: int = 30) -> None:
+                 max_review_comments: int = 30, listen: bool = True) -> None:
         self.token, self.repo, self.read_only, self.bot_login = token, repo, read_only, bot_login
         self.max_diff_files, self.max_diff_lines = max_diff_files, max_diff_lines
         self.max_review_comments = max_review_comments
         self.pulls: dict[int, FakePull] = {}
         self.files_in_repo: dict[str, str] = {}  # path -> text, served by the contents endpoint
         self.reject_paths: set[str] = set()  # comments on these paths make a review fail (422)
+        self.permissions: dict[str, str] = {}  # login -> admin, write, read, none (default: read)
         self.comments: list[dict[str, Any]] = []
         self.reviews: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []  # Authorization stripped
         self._faults: list[Fault] = []
         self._ids = itertools.count(1001)
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+        self.front: Any = None  # the server that serves this repository (tests/fake_github_app.py)
+        if listen:
+            self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+            self._httpd.daemon_threads = True
+            self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     # ------------------------------------------------------------------ set-up
 
     @property
     def base_url(self) -> str:
+        if self.front is not None:
+            return self.front.base_url
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}{PREFIX}"
 
@@ -202,6 +216,13 @@ class FakeGitHub:
     def fail(self, method: str, path: str, status: int, *, times: int = 1, headers: dict[str, str] | None = None,
              message: str = "Server Error", after_write: bool = False) -> None:
         fault = Fault(method, path, status, dict(headers or {}), message, after_write)
+        with self._lock:
+            self._faults.extend([fault] * times)
+
+    def stall(self, method: str, path: str, seconds: float, *, times: int = 1, after_write: bool = True) -> None:
+        """The next matching requests are answered normally, but only after ``seconds`` (with
+        ``after_write`` the work is done first: a review is created, its answer is late)."""
+        fault = Fault(method, path, 0, {}, "", after_write, seconds)
         with self._lock:
             self._faults.extend([fault] * times)
 
@@ -247,17 +268,25 @@ class FakeGitHub:
         if auth not in (f"token {self.token}", f"Bearer {self.token}"):
             return _error(401, "Bad credentials")
         route = path[len(PREFIX):]
-        fault = self._take_fault(method, route)
+        return self.answer(method, route, query, headers, body, self._take_fault(method, route))
+
+    def answer(self, method: str, route: str, query: dict[str, str], headers: dict[str, str], body: Any,
+               fault: Fault | None) -> Reply:
+        """One authorised request on this repository, with its scripted fault if any."""
         if fault is not None and not fault.after_write:
-            return Reply(fault.status, {"message": fault.message}, fault.headers)
+            time.sleep(fault.delay)
+            if fault.status:
+                return Reply(fault.status, {"message": fault.message}, fault.headers)
         if method != "GET" and self.read_only:
             return _error(403, READ_ONLY)
         try:
             reply = self._route(method, route, query, headers, body)
         except Reply as answer:
             reply = answer
-        if fault is not None:  # after_write: the work is done, the answer is lost
-            return Reply(fault.status, {"message": fault.message}, fault.headers)
+        if fault is not None and fault.after_write:  # the work is done; the answer is late or lost
+            time.sleep(fault.delay)
+            if fault.status:
+                return Reply(fault.status, {"message": fault.message}, fault.headers)
         return reply
 
     def _take_fault(self, method: str, route: str) -> Fault | None:
@@ -280,6 +309,7 @@ class FakeGitHub:
             ("GET", r"/pulls/(\d+)/comments", lambda m: self._page(self._comments_of(int(m.group(1))), route, query)),
             ("POST", r"/pulls/(\d+)/reviews", lambda m: self._create_review(int(m.group(1)), body)),
             ("DELETE", r"/pulls/comments/(\d+)", lambda m: self._delete(int(m.group(1)))),
+            ("GET", r"/collaborators/([^/]+)/permission", lambda m: self._permission(unquote(m.group(1)))),
         )
         for verb, pattern, answer in table:
             match = re.fullmatch(pattern, rest)
@@ -295,6 +325,11 @@ class FakeGitHub:
                 "private": False, "default_branch": "main", "url": f"{self.base_url}/repos/{self.repo}",
                 "html_url": f"https://github.example/{self.repo}",
                 "permissions": {"pull": True, "push": not self.read_only}}
+
+    def _permission(self, login: str) -> Reply:
+        level = self.permissions.get(login, "read")
+        return Reply(200, {"permission": level, "role_name": level,
+                           "user": {"login": login, "id": 9, "type": "User"}})
 
     def _contents(self, path: str) -> Reply:
         if path not in self.files_in_repo:
@@ -317,11 +352,12 @@ class FakeGitHub:
         repo = self._repo_json()
         head_repo = dict(repo, full_name=pull.head_repo, fork=True) if pull.head_repo else repo
         return Reply(200, {
-            "id": 500 + number, "number": number, "state": "open", "title": f"PR {number}", "url": url,
+            "id": 500 + number, "number": number, "title": f"PR {number}", "url": url,
             "html_url": f"https://github.example/{self.repo}/pull/{number}", "diff_url": url + ".diff",
             "head": {"sha": pull.head_sha, "ref": "feature", "label": "someone:feature", "repo": head_repo},
             "base": {"sha": pull.base_sha, "ref": "main", "label": "octo:main", "repo": repo},
-            "user": {"login": "someone", "id": 3}, "changed_files": len(pull.files), "draft": False})
+            "user": {"login": "someone", "id": 3}, "changed_files": len(pull.files), "draft": pull.draft,
+            "state": pull.state})
 
     def _diff(self, pull: FakePull) -> Reply:
         text = "".join(f.diff_text() for f in pull.files)
