@@ -414,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache", default="out/judge-cache.jsonl", help="label cache file ('' for none)")
     parser.add_argument("--out", help="write results.json (and report.md) into this folder")
     parser.add_argument("--check-position", action="store_true", help="also ask with the two texts swapped")
+    parser.add_argument("--position-items", type=int, default=None,
+                        help="with --validate: ask only the first N labelled items again swapped (default all)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--n-boot", type=int, default=2000)
     return parser
@@ -435,7 +437,8 @@ def run(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     if args.validate:
         from harness.judge_labels import validate
 
-        result = validate(judge, args.validate, references, log=log, n_boot=args.n_boot)
+        result = validate(judge, args.validate, references, log=log, n_boot=args.n_boot,
+                          position_items=args.position_items)
         text = result["markdown"]
     else:
         results = {}

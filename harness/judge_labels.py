@@ -23,6 +23,7 @@ import argparse
 import csv
 import json
 import random
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -75,7 +76,7 @@ def read_labels(path: str | Path) -> dict[str, str]:
     labels = {}
     with open(path, encoding="utf-8") as handle:
         for row in csv.reader(handle, delimiter="\t"):
-            if row and row[0].startswith("L") and len(row) > 1:
+            if row and re.match(r"^[A-Z][0-9]{3}$", row[0].strip()) and len(row) > 1:
                 label = row[1].strip().upper()
                 if label not in J.LABELS:
                     raise J.JudgeError(f"{path}: item {row[0]} has label {row[1]!r}, not one of {', '.join(J.LABELS)}")
@@ -130,14 +131,17 @@ def _read(path: str | Path) -> list[dict[str, Any]]:
 
 
 def validate(judge: J.Judge, path: str | Path, references: Sequence[dict[str, Any]], *,
-             log: Callable[[str], None] = lambda _m: None, n_boot: int = 2000) -> dict[str, Any]:
+             log: Callable[[str], None] = lambda _m: None, n_boot: int = 2000,
+             position_items: int | None = None) -> dict[str, Any]:
     """The judge against the hand labels: kappa overall and per label, the confusion matrix, the
-    labellers' own agreement, and the position and length checks."""
+    labellers' own agreement, and the position and length checks. The position check asks the
+    first ``position_items`` items (all when None; the pool is shuffled) again with the texts swapped."""
     rows, items = load_items(path, references)
     gold = [row["gold"] for row in rows]
     verdicts = judge.label(items, progress=lambda d, t: log(f"judged {d}/{t}"))
     labels = [v["label"] for v in verdicts]
-    swapped = [v["label"] for v in judge.label(items, swapped=True, progress=lambda d, t: log(f"judged {d}/{t} (swapped)"))]
+    checked = items[:position_items] if position_items else items
+    swapped = [v["label"] for v in judge.label(checked, swapped=True, progress=lambda d, t: log(f"judged {d}/{t} (swapped)"))]
     by_system: dict[str, dict[str, Any]] = {}
     for row, label in zip(rows, labels):
         entry = by_system.setdefault(row["system"], {"n": 0, "gold_same": 0, "gold_useful": 0, "judge_same": 0, "judge_useful": 0})
@@ -151,7 +155,7 @@ def validate(judge: J.Judge, path: str | Path, references: Sequence[dict[str, An
         "judge_vs_gold": J.agreement(labels, gold),
         "labellers": J.agreement([r["labeller_b"] for r in rows], [r["labeller_a"] for r in rows]),
         "unparsed": sum(not v["parsed"] for v in verdicts),
-        "position_effect": J.position_effect(labels, swapped),
+        "position_effect": J.position_effect(labels[:len(checked)], swapped),
         "length_effect": {"judge": J.length_effect(items, labels), "gold": J.length_effect(items, gold)},
         "by_system": by_system,
     }
@@ -166,7 +170,7 @@ def render_validation(result: dict[str, Any], judge: dict[str, Any]) -> str:
              + ", ".join(f"{k} {v:.3f}" for k, v in agreement["kappa_per_label"].items()),
              f"- the two labellers' own kappa: {labellers['kappa']:.3f} (accuracy {labellers['accuracy']:.3f})",
              f"- unparsed answers: {result['unparsed']}; position: {result['position_effect']['flipped']} of "
-             f"{result['n']} labels flip when the two texts swap (kappa between orders "
+             f"{result['position_effect']['n']} labels flip when the two texts swap (kappa between orders "
              f"{result['position_effect']['kappa_between_orders']:.3f})",
              "", "confusion (rows: hand label, columns: judge)", "", "| hand \\ judge | " + " | ".join(J.LABELS) + " |",
              "|---|" + "---:|" * len(J.LABELS)]

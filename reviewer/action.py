@@ -41,7 +41,8 @@ from reviewer.cli_post import add_post_flags, post_from_cli  # noqa: F401 - the 
 from reviewer.diff import Anchor, DiffError, DiffFile
 from reviewer.filters import ConfigError
 from reviewer.github import DEFAULT_API_URL, DiffSource, GitHubClient, GitHubError, PostReport, PullRef, RetryPolicy
-from reviewer.pull_review import DEFAULT_CONFIG, config_at_base, fetch_files, post_haiku, write_haiku
+from reviewer.pull_review import (DEFAULT_CONFIG, config_at_base, fetch_files, head_reader, post_haiku,
+                                  write_haiku)
 from reviewer.results import HaikuComment, Rejection, ReviewResult
 
 DEFAULT_RESULTS = "lgtm-575-results.json"
@@ -224,7 +225,7 @@ def _run(env: dict[str, str], flow: Workflow, sleep: Callable[[float], None], th
     client.caller.policy = RetryPolicy(retries=run.settings.posting.max_retries, max_wait=run.settings.posting.max_wait)
     run.source, files = _fetch(client, flow, run)
     run.timings["fetch"] = round(time.perf_counter() - started, 3)
-    run.result = _review(run, files, saved, flow)
+    run.result = _review(run, files, saved, flow, head_reader(client, run.pull, flow.log))
     return _post_and_report(client, run, files, flow, started)
 
 
@@ -260,11 +261,12 @@ def _fetch(client: GitHubClient, flow: Workflow, run: Run) -> tuple[DiffSource, 
     return fetch_files(client, lambda message: flow.log(f"lgtm-575: {message}"))
 
 
-def _review(run: Run, files: Sequence[DiffFile], saved: "Saved | None", flow: Workflow) -> ReviewResult:
+def _review(run: Run, files: Sequence[DiffFile], saved: "Saved | None", flow: Workflow,
+            head_file: Callable[[str], str | None]) -> ReviewResult:
     if saved is not None:
         return checked_saved(saved.result, files)
     assert run.settings is not None and run.source is not None
-    return write_haiku(run.source, run.settings,
+    return write_haiku(run.source, run.settings, head_file=head_file,
                        progress=lambda done, total: flow.log(f"lgtm-575: {done}/{total} hunks written"))
 
 

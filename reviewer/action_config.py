@@ -52,6 +52,9 @@ class PostingConfig:
     delete_outdated: bool = _option(
         True, "Delete this Action's earlier haiku on hunks that no longer exist, only where nobody replied.",
         "posting", "--delete-outdated")
+    show_finding: bool = _option(
+        True, "Put the finding (the plain sentence the haiku says) under each posted haiku, in a "
+        "collapsed details block.", "posting", "--show-finding")
     fail_on_error: bool = _option(
         False, "Fail the job when the review cannot be posted (read-only token, API errors); otherwise a "
         "::warning:: and exit 0, with every haiku in the job summary.", "posting")

@@ -87,23 +87,36 @@ _STATUS = {"posted": "posted", "would post": "dry run: would post", "already pos
            "dropped": "dropped", "over cap": "not posted: over max_comments", "not posted": "not posted"}
 
 
-def summary_rows(run: Run) -> list[tuple[str, str, str, str, str]]:
-    """(file, hunk, haiku or reason, status, link) per hunk: valid, rejected, skipped."""
+def summary_rows(run: Run) -> list[tuple[str, str, str, str, str, str, str]]:
+    """(file, hunk, haiku or reason, finding, confidence, status, link) per hunk: valid, rejected,
+    skipped. The finding and the confidence are shown whether the haiku was posted or not."""
     rows = []
     for comment, outcome in zip(run.result.comments, run.report.outcomes):
         status = _STATUS[outcome.status] + (f": {outcome.reason}" if outcome.status in ("dropped", "not posted") else "")
-        rows.append((comment.anchor.path, comment.header, comment.body, status, outcome.url))
-    rows += [(r.path, r.header, r.reason, "rejected: no valid haiku", "") for r in run.result.rejected]
-    rows += [(s["path"], "", s["reason"], "skipped", "") for s in run.result.skipped]
+        rows.append((comment.anchor.path, comment.header, comment.body, _finding(comment.finding),
+                     _confidence(comment.confidence), status, outcome.url))
+    for r in run.result.rejected:
+        status = "nothing to say" if r.nothing_to_say else "rejected: no valid haiku"
+        rows.append((r.path, r.header, r.reason, _finding(r.finding), "", status, ""))
+    rows += [(s["path"], "", s["reason"], "", "", "skipped", "") for s in run.result.skipped]
     return rows
+
+
+def _finding(finding: Any) -> str:
+    return finding.text if finding is not None else ""
+
+
+def _confidence(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
 
 
 def render_summary(run: Run) -> str:
     pull, report, settings = run.pull, run.report, run.settings
     out = [f"### lgtm-575: 5-7-5 review of {md(pull.repo)}#{pull.number}", "", _headline(run), ""]
     rows = summary_rows(run)
-    out += ["| File | Hunk | Haiku, or why not | Status |", "| --- | --- | --- | --- |"]
-    out += [f"| {code(f)} | {code(h)} | {md(t)} | {_linked(md(s), url)} |" for f, h, t, s, url in rows[:MAX_SUMMARY_ROWS]]
+    out += ["| File | Hunk | Haiku, or why not | Finding | Confidence | Status |", "| --- | --- | --- | --- | --- | --- |"]
+    out += [f"| {code(f)} | {code(h)} | {md(t)} | {md(fi)} | {c} | {_linked(md(s), url)} |"
+            for f, h, t, fi, c, s, url in rows[:MAX_SUMMARY_ROWS]]
     if len(rows) > MAX_SUMMARY_ROWS:  # GitHub keeps at most 1 MiB of summary per step
         out += ["", f"{len(rows) - MAX_SUMMARY_ROWS} more rows are in the results file ({md(run.context.results_file)})."]
     totals = " · ".join(md(f"{k.replace('_', ' ')} {v}") for k, v in _totals(run).items())

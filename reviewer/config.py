@@ -46,9 +46,10 @@ class GenerationConfig:
     two_stage: str = _option(
         "auto", "on: first write the finding (one plain sentence naming the hunk's most important "
         "problem, or NOTHING), then the haiku that says it; off: one pass from hunk to haiku; auto: "
-        "on for models, and for the fake backend only when its canned outputs carry findings.",
+        "on, except for the embedded model with its one-pass adapter, and for the fake backend only "
+        "when its canned outputs carry findings.",
         "generation", "--two-stage", choices=TWO_STAGE)
-    max_finding_tokens: int = _option(64, "Token budget for one finding (stage one).", "generation",
+    max_finding_tokens: int = _option(48, "Token budget for one finding (stage one; it asks for at most 25 words).", "generation",
                                       "--max-finding-tokens")
     min_confidence: float = _option(
         0.0, "Post only haiku whose confidence (the geometric-mean token probability of the weaker "

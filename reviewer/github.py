@@ -53,17 +53,28 @@ def fingerprint(path: str, hunk_text: str, model: str) -> str:
     return hashlib.sha256("\0".join((path, hunk_text, model)).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def comment_body(comment: HaikuComment, fp: str) -> str:
-    return comment.body + "\n\n" + MARKER.format(fp)
+# The one piece of HTML we write ourselves: the finding, collapsed under its haiku.
+FINDING_OPEN, FINDING_CLOSE = "<details><summary>the finding</summary>", "</details>"
+
+
+def comment_body(comment: HaikuComment, fp: str, show_finding: bool = True) -> str:
+    """The haiku, the finding in a collapsed details block (when there is one and it is shown),
+    and the hidden fingerprint marker."""
+    body = comment.body
+    if show_finding and comment.finding is not None and comment.finding.text:
+        body += f"\n\n{FINDING_OPEN}\n\n{comment.finding.text}\n\n{FINDING_CLOSE}"
+    return body + "\n\n" + MARKER.format(fp)
 
 
 _FORBIDDEN = ("@", "http", "](", "<")
 
 
 def body_problem(text: str, secrets: Sequence[str] = ()) -> str | None:
-    """Why a body (ours: haiku + marker) must not be posted; None when it may. Deliberately
-    independent of the generator's own checks: the last gate before a request."""
-    plain = MARKER_RE.sub("", text)
+    """Why a body (ours: haiku + finding block + marker) must not be posted; None when it may.
+    Deliberately independent of the generator's own checks: the last gate before a request.
+    Only our own marker and details tags are taken out before the checks; whatever the haiku or
+    the finding carries is checked."""
+    plain = MARKER_RE.sub("", text).replace(FINDING_OPEN, "", 1).replace(FINDING_CLOSE, "", 1)
     for bad in _FORBIDDEN:
         if bad in plain.lower():
             return f"unsafe body: contains {bad!r}"
@@ -111,7 +122,7 @@ def plan_comments(comments: Sequence[HaikuComment], files: Sequence[DiffFile], e
     outcomes: list[Outcome] = []
     for index, comment in enumerate(comments):
         fp = fingerprint(comment.anchor.path, comment.hunk_text, model)
-        body = comment_body(comment, fp)
+        body = comment_body(comment, fp, posting.show_finding)
         problem = anchor_check(comment.anchor, hunks) or body_problem(body, secrets)
         if problem:
             outcomes.append(Outcome(index, fp, "dropped", problem))

@@ -48,6 +48,17 @@ _COMMON = frozenset("""a an and are as at be by for from if in is it not of on o
     with none true false return def class import none len str int list dict print value values""".split())
 
 
+# Code a finding quotes, made plain: these characters could open markdown or HTML in a posted
+# comment, so they become words or harmless look-alikes before the safety check (which still
+# refuses mentions, links, entities and secrets).
+_PLAIN = (("->", " returns "), ("&&", " and "), ("||", " or "), ("&", " and "), ("|", " or "),
+          ("[", "("), ("]", ")"), ("<", "‹"), (">", "›"), ("\\", "/"), ("*", "×"), ("~", ""))
+# A small model often restates the instruction before its answer (seen in the dev outputs).
+_PREAMBLE = re.compile(r"^(the )?(single )?most important (concrete )?problem( in the changed lines)?"
+                       r"( of this hunk)? is( that)?\s*", re.IGNORECASE)
+MAX_FINDING_WORDS = 45
+
+
 def read_finding(raw: str) -> tuple[str, bool]:
     """The model's answer as one plain sentence, and whether it said there is nothing to say."""
     lines = [line.strip() for line in raw.strip().splitlines() if line.strip()]
@@ -55,7 +66,20 @@ def read_finding(raw: str) -> tuple[str, bool]:
     text = _MARKUP.sub("", text).strip().strip("\"'").strip()
     if not text or _NOTHING.match(text):
         return "", True
-    return text, False
+    return plain_finding(text), False
+
+
+def plain_finding(text: str) -> str:
+    """Markup-free, at most two sentences and MAX_FINDING_WORDS words, instruction echo removed."""
+    stripped = _PREAMBLE.sub("", text)
+    if stripped != text:  # the sentence now starts where the answer did
+        text = stripped[:1].upper() + stripped[1:]
+    for code, plain in _PLAIN:
+        text = text.replace(code, plain)
+    text = re.sub(r"#(?=\d)", "number ", text)  # "#12" would link an issue
+    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z])", " ".join(text.split()))
+    words = " ".join(sentences[:2]).split()
+    return " ".join(words[:MAX_FINDING_WORDS]) + ("..." if len(words) > MAX_FINDING_WORDS else "")
 
 
 def support_problem(finding: str, hunk: Hunk, notes: Sequence[str] = ()) -> str | None:

@@ -78,7 +78,9 @@ def render(stage: str, text: str, steps: Sequence[Step]) -> str:
     return "\n".join(lines)
 
 
-def inspect_hunk(diff: bytes, number: int, config: GenerationConfig, top: int = 5) -> dict[str, Any]:
+def inspect_hunk(diff: bytes, number: int, config: GenerationConfig, top: int = 5,
+                 finding: str | None = None) -> dict[str, Any]:
+    """Both stages of one hunk traced; ``finding`` skips stage one and versifies that sentence."""
     from reviewer.models import load_model
 
     hunks = select_hunks(parse_diff(diff), DiffFilterConfig()).hunks
@@ -89,10 +91,14 @@ def inspect_hunk(diff: bytes, number: int, config: GenerationConfig, top: int = 
         raise ConfigError("inspect needs the transformers backend: it reads the model's own probabilities")
     loaded = load_model(config.model, adapter=config.adapter, quantization=config.quantization, device=config.device)
     notes = linter_notes(hunk, lint_hunks([hunk])[0])
-    raw, finding_steps = trace(loaded, build_finding_prompt(hunk, notes), config.max_finding_tokens, None, top)
-    finding, nothing = read_finding(raw)
-    result: dict[str, Any] = {"hunk": number, "path": hunk.path, "header": hunk.header, "linter": notes,
-                              "finding": {"text": raw, "steps": [s.__dict__ for s in finding_steps]}}
+    result: dict[str, Any] = {"hunk": number, "path": hunk.path, "header": hunk.header, "linter": notes}
+    if finding is None:
+        raw, finding_steps = trace(loaded, build_finding_prompt(hunk, notes), config.max_finding_tokens, None, top)
+        finding, nothing = read_finding(raw)
+        result["finding"] = {"text": raw, "steps": [s.__dict__ for s in finding_steps]}
+    else:
+        nothing = False
+        result["finding"] = {"text": finding, "steps": []}
     if not nothing:
         adapter = loaded.description.get("adapter")  # as compose.resolve_few_shot decides it
         few_shot = config.few_shot if config.few_shot >= 0 else (0 if adapter not in (None, "", "none") else 3)
@@ -112,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quantization", default="none", choices=("none", "8bit", "4bit"))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--top", type=int, default=5)
+    parser.add_argument("--finding", help="versify this sentence instead of writing the finding (stage two only)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
     try:
@@ -119,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             diff = handle.read()
         config = GenerationConfig(model=args.model, adapter=args.adapter, quantization=args.quantization,
                                   device=args.device)
-        result = inspect_hunk(diff, args.hunk, config, args.top)
+        result = inspect_hunk(diff, args.hunk, config, args.top, args.finding)
     except OSError as err:
         print(f"{PROG}: {args.diff}: {err.strerror or err}", file=sys.stderr)
         return 2
@@ -131,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(f"hunk {result['hunk']}: {result['path']} {result['header']}; linter: {result['linter'] or 'nothing'}")
         for stage in ("finding", "haiku"):
-            if stage in result:
+            if stage in result and (stage == "haiku" or result[stage]["steps"]):
                 print(render(stage, result[stage]["text"], [Step(**s) for s in result[stage]["steps"]]))
     return 0
 

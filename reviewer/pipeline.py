@@ -7,14 +7,16 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from reviewer.backends.base import Backend, make_backend
-from reviewer.compose import Progress, compose_hunks
+from reviewer.compose import Progress, compose_hunks, uses_two_stages
 from reviewer.config import EMBEDDED, GenerationConfig
-from reviewer.diff import parse_diff
+from reviewer.diff import Hunk, parse_diff
 from reviewer.filters import DiffFilterConfig, select_hunks
 from reviewer.results import HaikuComment, Rejection, ReviewResult
+
+FileReader = Callable[[str], "str | None"]  # path -> the file's text at the PR head, None if unreadable
 
 
 def backend_from_config(config: GenerationConfig) -> Backend:
@@ -30,8 +32,13 @@ def backend_from_config(config: GenerationConfig) -> Backend:
 
 
 def run_review(diff: bytes | str, filters: DiffFilterConfig, generation: GenerationConfig,
-               backend: Backend | None = None, progress: Progress | None = None) -> ReviewResult:
-    """Review one diff. Raises DiffError/ConfigError/BackendError with one-line messages."""
+               backend: Backend | None = None, progress: Progress | None = None,
+               head_file: FileReader | None = None) -> ReviewResult:
+    """Review one diff. Raises DiffError/ConfigError/BackendError with one-line messages.
+
+    ``head_file(path)`` gives a file's text at the PR head (the Action and the App read it through
+    the contents API; it is never executed), so the linter sees the whole file; without it, or for
+    a file it cannot give, the linter runs on the hunk alone."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     selection = select_hunks(parse_diff(diff), filters)
@@ -43,12 +50,28 @@ def run_review(diff: bytes | str, filters: DiffFilterConfig, generation: Generat
     backend = backend or backend_from_config(generation)
     timings["load"] = _since(started)
     started = time.perf_counter()
-    outcomes = compose_hunks(selection.hunks, backend, generation, progress)
+    # Only stage one reads the linter: a one-pass run asks for no file.
+    wanted = head_file is not None and uses_two_stages(generation, backend)
+    notes = linter_notes_for(selection.hunks, head_file) if wanted else None
+    outcomes = compose_hunks(selection.hunks, backend, generation, progress, notes)
     timings["generate"] = _since(started)
     return ReviewResult(
         comments=tuple(o for o in outcomes if isinstance(o, HaikuComment)),
         rejected=tuple(o for o in outcomes if isinstance(o, Rejection)),
         skipped=skipped, model=_model_info(backend, generation), timings=timings)
+
+
+def linter_notes_for(hunks: Sequence[Hunk], head_file: FileReader) -> list[list[str]]:
+    """What ruff says of each hunk's changed lines: on the whole head file where it can be read
+    (each file read once), else on the hunk rebuilt alone."""
+    from reviewer.lint import is_python, lint_file, lint_hunks, linter_notes
+
+    texts: dict[str, str | None] = {}
+    for path in dict.fromkeys(h.path for h in hunks if is_python(h.path)):
+        texts[path] = head_file(path)
+    alone = [h for h in hunks if texts.get(h.path) is None]
+    found = dict(zip(map(id, alone), lint_hunks(alone)))
+    return [linter_notes(h, found[id(h)] if id(h) in found else lint_file(h.path, texts[h.path], h)) for h in hunks]
 
 
 def _model_info(backend: Backend, generation: GenerationConfig) -> dict[str, Any]:

@@ -59,12 +59,31 @@ def fetch_files(client: GitHubClient, log: Log = _quiet) -> tuple[DiffSource, tu
     return source, files
 
 
+MAX_LINTED_FILE = 1_000_000  # bytes: a larger file is linted by its hunks alone
+
+
+def head_reader(client: GitHubClient, pull: PullRef, log: Log = _quiet) -> Callable[[str], str | None]:
+    """path -> the file's text at the PR head through the contents API (for the linter: read,
+    never executed); None for a file that cannot be read or is too large."""
+    def read(path: str) -> str | None:
+        try:
+            text = client.read_text(path, pull.head_sha)
+        except GitHubError as err:
+            log(f"could not read {path} at the head for the linter ({err}); linting its hunks alone")
+            return None
+        return text if text is not None and len(text) <= MAX_LINTED_FILE else None
+    return read
+
+
 def write_haiku(source: DiffSource, settings: Settings, backend: Backend | None = None,
-                progress: Callable[[int, int], None] | None = None) -> ReviewResult:
-    """The haiku for the diff; files GitHub sent no patch for are listed as skipped."""
+                progress: Callable[[int, int], None] | None = None,
+                head_file: Callable[[str], str | None] | None = None) -> ReviewResult:
+    """The haiku for the diff; files GitHub sent no patch for are listed as skipped. ``head_file``
+    (``head_reader``) lets the linter read whole files at the head."""
     from reviewer.pipeline import run_review  # the model stack loads only when a review runs
 
-    result = run_review(source.text, settings.filters, settings.generation, backend=backend, progress=progress)
+    result = run_review(source.text, settings.filters, settings.generation, backend=backend, progress=progress,
+                        head_file=head_file)
     extra = tuple({"path": path, "reason": reason} for path, reason in source.skipped)
     return ReviewResult(result.comments, result.rejected, result.skipped + extra, result.model, result.timings)
 

@@ -21,9 +21,13 @@ def render_markdown(result: ReviewResult) -> str:
         where = f"{anchor.path}:{anchor.start_line}-{anchor.line}" if anchor.start_line else f"{anchor.path}:{anchor.line}"
         out += [f"## {where} ({anchor.side})", f"`{comment.header}`", ""]
         out += [f"> {line}  " for line in comment.haiku] + [""]
+        if comment.finding is not None:
+            confidence = f" (confidence {comment.confidence:.2f})" if comment.confidence is not None else ""
+            out += [f"Finding: {comment.finding.text}{confidence}", ""]
     if result.rejected:
-        out += ["## Rejected (nothing posted)", ""]
-        out += [f"- {r.path} `{r.header}`: {r.reason}" for r in result.rejected] + [""]
+        out += ["## Rejected or nothing to say (nothing posted)", ""]
+        out += [f"- {r.path} `{r.header}`: {r.reason}" + (f" (finding: {r.finding.text})" if r.finding and r.finding.text else "")
+                for r in result.rejected] + [""]
     if result.skipped:
         out += ["## Skipped", ""]
         out += [f"- {s['path']}: {s['reason']}" for s in result.skipped] + [""]

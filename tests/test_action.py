@@ -463,3 +463,36 @@ def test_cli_post_usage_errors_are_one_line_and_exit_2(gh):
         rc = action.post_from_cli(parser.parse_args(argv), cli_result(gh), env=env, sleep=lambda s: None,
                                   throttle=False, stream=err)
         assert rc == 2 and expected in err.getvalue() and err.getvalue().count("\n") == 1
+
+
+# ----------------------------------------------------------------------------- two stages
+
+def test_two_stages_post_the_finding_under_the_haiku_with_the_whole_file_linted(runner, gh):
+    """The finding prompt carries what ruff says of the whole head file (read through the
+    contents API at the head sha, never run); the posted body folds the finding away."""
+    new = list(OLD)
+    new[5:7] = ["def load(path):", "    return path"]
+    gh.add_pull(7, [FakeFile.edit("app.py", OLD, new)])
+    gh.files_in_repo["app.py"] = "\n".join(new) + "\n"  # the file at the head
+    finding = "load takes path with no type annotation; annotate it as str."
+    runner.fake_outputs([{"finding": finding, "haiku": VALID}])
+    out = runner.run()
+    assert out.rc == 0, out.stdout
+    assert len(posted_bodies(gh)) == 1, out.results["rejected"]
+    [body] = posted_bodies(gh)
+    assert body.startswith(VALID + "\n\n<details><summary>the finding</summary>\n\n" + finding)
+    reads = [r for r in gh.requests if r["path"].endswith("/contents/app.py")]
+    assert reads and reads[0]["query"] == {"ref": out.results["pull_request"]["head_sha"]}
+    assert out.results["comments"][0]["finding"] == finding
+    assert "| Finding |" in out.summary and "annotate it as str" in out.summary
+    off = runner.run(show_finding="false")  # the switch: nothing new to post, but the body rule holds
+    assert off.rc == 0
+
+
+def test_nothing_to_say_is_reported_and_posts_nothing(runner, gh):
+    gh.add_pull(7, [edited("app.py", 5)])
+    runner.fake_outputs([{"finding": "NOTHING"}])
+    out = runner.run()
+    assert out.rc == 0 and out.outputs["comments_posted"] == "0" and not gh.reviews
+    assert "nothing to say" in out.summary
+    assert out.results["rejected"][0]["nothing_to_say"] is True

@@ -67,14 +67,46 @@ def test_an_absence_claim_stands_when_the_linter_said_so():
 
 @pytest.mark.parametrize("injected", [
     "Ping @admin: see http://evil.example/x for the fix to session.get.",
-    "session.get is fine <img src=x onerror=alert(1)>",
     "session.get: read [the docs](https://example.com) first",
-    "session.get <details><summary>hi</summary></details>",
+    "session.get leaks ghp_abcdefghijklmnopqrstuvwxyz0123456789 here",
+    "session.get is wrong, mail admin@example.org",
 ])
-def test_a_finding_that_could_mention_link_or_carry_html_is_never_posted(injected):
+def test_a_finding_that_could_mention_link_or_leak_is_never_posted(injected):
     backend = FakeBackend([{"finding": injected, "haiku": HAIKU}])
     [outcome] = compose_hunks([HUNK], backend, CONFIG)
     assert isinstance(outcome, Rejection) and outcome.finding.status == "unsafe"
+
+
+@pytest.mark.parametrize("injected", [
+    "session.get is fine <img src=x onerror=alert(1)> here",
+    "session.get <details><summary>hi</summary></details> returns List[int] -> x",
+    "session.get uses *emphasis* and `code` and a | b ~~gone~~ #12",
+])
+def test_html_and_markdown_from_a_finding_reach_the_details_block_as_plain_text(injected):
+    from reviewer.github import FINDING_OPEN, body_problem, comment_body
+    from reviewer.safety import check_text
+
+    backend = FakeBackend([{"finding": injected, "haiku": HAIKU}])
+    [comment] = compose_hunks([HUNK], backend, CONFIG)
+    assert isinstance(comment, HaikuComment)
+    assert check_text(comment.finding.text) is None and not set("<>[]`*|~#&") & set(comment.finding.text)
+    body = comment_body(comment, "f" * 64)
+    assert body.count("<details>") == 1 and FINDING_OPEN in body and comment.finding.text in body
+    assert body_problem(body) is None
+    assert comment_body(comment, "f" * 64, show_finding=False).count("details") == 0  # the switch
+
+
+def test_the_last_gate_refuses_a_finding_that_skipped_compose():
+    """A finding built by hand, never read by compose, is still checked before posting."""
+    from dataclasses import replace
+
+    from reviewer.github import body_problem, comment_body
+    from reviewer.results import Finding
+
+    backend = FakeBackend([{"finding": FINDING, "haiku": HAIKU}])
+    [comment] = compose_hunks([HUNK], backend, CONFIG)
+    forged = replace(comment, finding=Finding("see <a href=x>@admin</a>"))
+    assert body_problem(comment_body(forged, "f" * 64)) is not None
 
 
 def test_read_finding_strips_labels_and_code_markup_and_reads_nothing():

@@ -33,7 +33,8 @@ from reviewer.diff import DiffError
 from reviewer.filters import ConfigError
 from reviewer.github import GitHubClient, GitHubError, RetryPolicy
 from reviewer.prompt import Prompt
-from reviewer.pull_review import DEFAULT_CONFIG, config_at_base, fetch_files, post_haiku, write_haiku
+from reviewer.pull_review import (DEFAULT_CONFIG, config_at_base, fetch_files, head_reader, post_haiku,
+                                  write_haiku)
 
 LOG = logging.getLogger("lgtm575.app.job")
 FINAL_KINDS = frozenset({"not_found", "forbidden", "invalid", "too_large", "other"})
@@ -139,7 +140,8 @@ def _run(job: Job, ctx: JobContext, still_mine: Callable[[], bool]) -> Outcome:
     review = _settings(client, pull, settings, where)
     client.caller.policy = RetryPolicy(retries=review.posting.max_retries, max_wait=review.posting.max_wait)
     source, files = fetch_files(client, lambda message: LOG.info("%s: %s", where, message))
-    result = write_haiku(source, review, backend=ctx.model.backend())
+    result = write_haiku(source, review, backend=ctx.model.backend(),
+                         head_file=head_reader(client, pull, lambda message: LOG.info("%s: %s", where, message)))
     if not still_mine():
         raise LeaseLost(f"{where}: the job's lease passed to another worker; nothing posted")
     report = post_haiku(client, result, files, review, (token,) + settings.secrets())

@@ -44,6 +44,10 @@ class TransformersBackend:
                                'pip install "lgtm-575[model]"') from None
         self.loaded = load_model(model, adapter=adapter, quantization=quantization, device=device)
         self.batch_size = batch_size
+        # two_stage=auto: two stages, except on the embedded model with the project's adapter, which
+        # was trained on one pass from hunk to haiku and has not learned to write findings.
+        from reviewer.models import EMBEDDED_ADAPTER
+        self.two_stage_default = self.loaded.description.get("adapter") != str(EMBEDDED_ADAPTER)
         self.usage = Usage()  # prompt/completion tokens and seconds over every call, for benchmarks
 
     def describe(self) -> dict[str, Any]:
