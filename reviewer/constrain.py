@@ -412,6 +412,7 @@ class SyllableBudgetProcessor:
 
     def _viable(self, row: int, state: RowState, ids: list[int], values: list[float]) -> list[int]:
         viable: list[int] = []
+        best = float("-inf")  # the first viable token's score: ties with it are kept past ``keep``
         for token_id, value in zip(ids, values):
             if len(viable) >= self.keep and value < best:
                 break

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import MISSING, dataclass, field, fields, replace
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from reviewer.diff import DiffFile, Hunk
 
