@@ -169,41 +169,26 @@ def make_judge(spec: str, cache: str | Path | None = None, batch_size: int = 16)
     from reviewer.filters import ConfigError
     from reviewer.pipeline import backend_from_config
 
+    from harness.run import RunError, _option  # the same typed key=value reading as --system
+
     backend_name, _, rest = spec.partition(":")
-    options: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise JudgeError(f"--judge {spec!r}: {item!r} is not key=value")
-        options[key.strip()] = value.strip()
     try:
-        config = GenerationConfig(backend=backend_name, **_typed_options(options), batch_size=batch_size)
+        options = dict(_option("judge", item, shared=()) for item in rest.split(",") if item.strip())
+        config = GenerationConfig(backend=backend_name, **options, batch_size=batch_size)
         backend = backend_from_config(config)
+    except RunError as err:
+        raise JudgeError(f"--judge {spec!r}: {str(err).split(': ', 1)[-1]}") from None
     except (ConfigError, BackendError, TypeError) as err:
         raise JudgeError(f"--judge {spec!r}: {err}") from None
     judge = Judge(spec, backend, Path(cache) if cache else None, batch_size)
     if judge.cache_path is not None and judge.cache_path.exists():
         for line in judge.cache_path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
+            try:
                 entry = json.loads(line)
                 judge.cache[entry.pop("key")] = entry
+            except (json.JSONDecodeError, AttributeError, KeyError, TypeError):
+                continue  # a line cut short by an interrupted run: that label is asked again
     return judge
-
-
-def _typed_options(options: dict[str, str]) -> dict[str, Any]:
-    from dataclasses import fields
-
-    from reviewer.config import GenerationConfig
-
-    known = {f.name: f.default for f in fields(GenerationConfig)}
-    typed: dict[str, Any] = {}
-    for key, raw in options.items():
-        if key not in known or key == "backend":
-            raise TypeError(f"unknown option {key!r}")
-        default = known[key]
-        typed[key] = (raw.lower() in ("1", "true", "yes") if isinstance(default, bool) else
-                      int(raw) if isinstance(default, int) else float(raw) if isinstance(default, float) else raw)
-    return typed
 
 
 # ---------------------------------------------------------------- metrics

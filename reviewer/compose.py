@@ -185,9 +185,13 @@ def _settled_reporter(work: list[_Hunk], revise_rounds: int, progress: Progress 
 def resolve_few_shot(config: GenerationConfig, backend: Backend) -> int:
     """-1 (auto): worked examples for a model without an adapter; none for a fine-tuned one,
     which learned the form and would only copy them."""
+    return few_shot_for(config, backend.describe().get("adapter"))
+
+
+def few_shot_for(config: GenerationConfig, adapter: str | None) -> int:
+    """``resolve_few_shot`` for a model whose adapter is known ("none", "" or None: no adapter)."""
     if config.few_shot >= 0:
         return min(config.few_shot, len(EXAMPLES))
-    adapter = backend.describe().get("adapter")
     return 0 if adapter not in (None, "", "none") else len(EXAMPLES)  # describe() says "none" for none
 
 

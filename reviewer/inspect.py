@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from reviewer.backends.base import BackendError, FormConstraint
+from reviewer.compose import few_shot_for
 from reviewer.config import GenerationConfig
 from reviewer.diff import DiffError, parse_diff
 from reviewer.filters import ConfigError, DiffFilterConfig, select_hunks
@@ -100,9 +101,7 @@ def inspect_hunk(diff: bytes, number: int, config: GenerationConfig, top: int = 
         nothing = False
         result["finding"] = {"text": finding, "steps": []}
     if not nothing:
-        adapter = loaded.description.get("adapter")  # as compose.resolve_few_shot decides it
-        few_shot = config.few_shot if config.few_shot >= 0 else (0 if adapter not in (None, "", "none") else 3)
-        prompt = build_haiku_prompt(hunk, finding, few_shot)
+        prompt = build_haiku_prompt(hunk, finding, few_shot_for(config, loaded.description.get("adapter")))
         haiku, haiku_steps = trace(loaded, prompt, config.max_new_tokens,
                                    FormConstraint(words=prompt.words) if config.constrained else None, top)
         result["haiku"] = {"text": haiku, "steps": [s.__dict__ for s in haiku_steps]}
