@@ -253,6 +253,18 @@ def mcnemar_same(a: Sequence[str], b: Sequence[str]) -> dict[str, Any]:
     return {"only_a": result.only_a, "only_b": result.only_b, "p_value": result.p_value}
 
 
+def labels_of(result: dict[str, Any]) -> list[str]:
+    """A judged system's labels, in row order (``judge_system``'s rows)."""
+    return [row["label"] for row in result["rows"]]
+
+
+def compare_systems(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """McNemar on SAME for every pair of judged systems (same rows, same judge)."""
+    names = list(results)
+    return [{"a": a, "b": b, **mcnemar_same(labels_of(results[a]), labels_of(results[b]))}
+            for i, a in enumerate(names) for b in names[i + 1:]]
+
+
 def agreement(judge_labels: Sequence[str], gold: Sequence[str]) -> dict[str, Any]:
     """Cohen's kappa of the judge against hand labels, overall and per label, and the confusion
     matrix (rows: hand label, columns: judge)."""
@@ -308,8 +320,9 @@ def over_floors(result: dict[str, Any], metric: str) -> float | None:
     return result[metric]["value"] - max(floors) if floors else None
 
 
-def render(results: dict[str, dict[str, Any]], judge: dict[str, Any]) -> str:
-    """A markdown table: each system's same-rate and useful-rate with their floors."""
+def render(results: dict[str, dict[str, Any]], judge: dict[str, Any], pairs: Sequence[dict[str, Any]] = ()) -> str:
+    """Markdown: each system's same-rate and useful-rate with their floors, then what
+    min_confidence would buy (where confidences were given) and McNemar on SAME for ``pairs``."""
     floor_names = sorted({name for r in results.values() for name in r["floors"]})
     head = ["system", "n", "same-rate [95% CI]", "useful-rate [95% CI]", "posted", "useful of posted"]
     head += [f"{name} same / useful" for name in floor_names] + ["same over floors", "useful over floors", "unparsed"]
@@ -324,7 +337,20 @@ def render(results: dict[str, dict[str, Any]], judge: dict[str, Any]) -> str:
     model = judge["model"]
     lines.append(f"\njudge: {judge['spec']} ({model.get('model')}), rubric sha256 {judge['prompt_sha256'][:12]}; "
                  "floors judged by the same judge on the same rows.")
+    for name, r in results.items():
+        if r.get("confidence_sweep"):
+            lines += [f"\n{name}: posting only at min_confidence (judge's labels of the posted haiku)\n",
+                      "| min_confidence | posted | useful of posted | SAME of posted |", "|---:|---:|---:|---:|"]
+            lines += [f"| {row['min_confidence']:.1f} | {row['posted']} | {_share(row['useful_of_posted'])} | "
+                      f"{_share(row['same_of_posted'])} |" for row in r["confidence_sweep"]]
+    if pairs:
+        lines += ["\nMcNemar on SAME (exact):\n", "| a | b | only a | only b | p |", "|---|---|---:|---:|---:|"]
+        lines += [f"| {p['a']} | {p['b']} | {p['only_a']} | {p['only_b']} | {p['p_value']:.3g} |" for p in pairs]
     return "\n".join(lines)
+
+
+def _share(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
 
 
 def _ci(iv: dict[str, float]) -> str:
@@ -434,18 +460,12 @@ def run(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             log(f"[{name}] judging {len(outputs)} rows")
             results[name] = judge_system(judge, references, outputs, check_position=args.check_position,
                                          n_boot=args.n_boot, log=log)
-        names = list(results)
-        comparisons = [{"a": a, "b": b, **mcnemar_same(_labels(results[a]), _labels(results[b]))}
-                       for i, a in enumerate(names) for b in names[i + 1:]]
+        comparisons = compare_systems(results)
         result = {"judge": judge.describe(), "systems": results, "mcnemar_same": comparisons}
-        text = render(results, result["judge"])
+        text = render(results, result["judge"], comparisons)
     result["judge"] = judge.describe()
     result["seconds"] = round(time.perf_counter() - started, 1)
     return text, result
-
-
-def _labels(result: dict[str, Any]) -> list[str]:
-    return [row["label"] for row in result["rows"]]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -105,7 +105,7 @@ def merge(pool: Sequence[dict[str, Any]], a: dict[str, str], b: dict[str, str], 
 
 def load_items(path: str | Path, references: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[J.Item]]:
     """The label rows and the (row, output) items they label, outputs rebuilt and hash-checked."""
-    rows = _read(path)
+    rows = J.read_jsonl(path)
     by_id = {r["id"]: i for i, r in enumerate(references)}
     derived = {name: derived_outputs(name, references) for name in DERIVED}
     items = []
@@ -120,14 +120,6 @@ def load_items(path: str | Path, references: Sequence[dict[str, Any]]) -> tuple[
         ref = references[index]
         items.append(J.Item(ref["id"], ref.get("path", ""), ref["diff_hunk"], ref["comment"], output))
     return rows, items
-
-
-def _read(path: str | Path) -> list[dict[str, Any]]:
-    rows = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            rows.append(json.loads(line))
-    return rows
 
 
 def validate(judge: J.Judge, path: str | Path, references: Sequence[dict[str, Any]], *,
@@ -208,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "pool":
             _pool(args)
         else:
-            pool_items = _read(args.pool)
+            pool_items = J.read_jsonl(args.pool)
             rows = merge(pool_items, read_labels(args.a), read_labels(args.b), read_labels(args.gold) if args.gold else {})
             Path(args.out).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
             print(f"wrote {len(rows)} labels to {args.out}")

@@ -23,7 +23,7 @@ Rejection with every candidate and why each failed.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from harness.form import check_haiku
@@ -74,8 +74,8 @@ def judge(text: str, prompt: Prompt, form: tuple[int, ...] = (5, 7, 5)) -> Candi
 
 
 def _judged(text: str, prompt: Prompt) -> Candidate:
-    candidate = judge(text, prompt)
-    return Candidate(candidate.text, candidate.syllables, candidate.valid, candidate.problem, logprob_of(text))
+    """``judge``, keeping the model's mean token log-probability the backend put on the text."""
+    return replace(judge(text, prompt), logprob=logprob_of(text))
 
 
 @dataclass

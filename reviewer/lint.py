@@ -362,22 +362,30 @@ def lint_hunks(hunks: Sequence[Hunk]) -> list[list[Diagnostic]]:
 
 def lint_file(path: str, source_text: str, hunk: Hunk) -> list[Diagnostic]:
     """ruff on the whole head file ``source_text`` (never executed), kept on the hunk's head lines."""
+    return lint_file_hunks(path, source_text, [hunk])[0]
+
+
+def lint_file_hunks(path: str, source_text: str, hunks: Sequence[Hunk]) -> list[list[Diagnostic]]:
+    """``lint_file`` for several hunks of one file: ruff and the parse run once for the file."""
     if not is_python(path):
-        return []
+        return [[] for _ in hunks]
     found = _run_ruff(["--stdin-filename", path, "-"], stdin=source_text)
     if any(map(_syntax_error, found)):  # the file does not parse: claim nothing
-        return []
+        return [[] for _ in hunks]
     try:
         names = _Names(ast.parse(source_text))
     except (SyntaxError, ValueError):  # newer syntax than this Python reads: names from ruff only
         names = _Names(None)
-    shown = {line.new_line: line.kind == "added" for line in hunk.lines if line.new_line is not None}
-    out = []
-    for item in found:
-        row = item["location"]["row"]
-        if row in shown and not _exempt(path, item):
-            out.append(_diagnostic(item, row, shown[row], names, row))
-    return _unique(out)
+    results = []
+    for hunk in hunks:
+        shown = {line.new_line: line.kind == "added" for line in hunk.lines if line.new_line is not None}
+        out = []
+        for item in found:
+            row = item["location"]["row"]
+            if row in shown and not _exempt(path, item):
+                out.append(_diagnostic(item, row, shown[row], names, row))
+        results.append(_unique(out))
+    return results
 
 
 def _syntax_error(item: dict) -> bool:

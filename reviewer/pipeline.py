@@ -63,15 +63,22 @@ def run_review(diff: bytes | str, filters: DiffFilterConfig, generation: Generat
 
 def linter_notes_for(hunks: Sequence[Hunk], head_file: FileReader) -> list[list[str]]:
     """What ruff says of each hunk's changed lines: on the whole head file where it can be read
-    (each file read once), else on the hunk rebuilt alone."""
-    from reviewer.lint import is_python, lint_file, lint_hunks, linter_notes
+    (each file read and linted once, whatever its number of hunks), else on the hunk rebuilt alone."""
+    from reviewer.lint import is_python, lint_file_hunks, lint_hunks, linter_notes
 
-    texts: dict[str, str | None] = {}
-    for path in dict.fromkeys(h.path for h in hunks if is_python(h.path)):
-        texts[path] = head_file(path)
-    alone = [h for h in hunks if texts.get(h.path) is None]
-    found = dict(zip(map(id, alone), lint_hunks(alone)))
-    return [linter_notes(h, found[id(h)] if id(h) in found else lint_file(h.path, texts[h.path], h)) for h in hunks]
+    by_path: dict[str, list[Hunk]] = {}
+    for hunk in hunks:
+        by_path.setdefault(hunk.path, []).append(hunk)
+    found: dict[int, list] = {}
+    alone: list[Hunk] = []
+    for path, group in by_path.items():
+        text = head_file(path) if is_python(path) else None
+        if text is None:
+            alone += group
+        else:
+            found.update(zip(map(id, group), lint_file_hunks(path, text, group)))
+    found.update(zip(map(id, alone), lint_hunks(alone)))
+    return [linter_notes(h, found[id(h)]) for h in hunks]
 
 
 def _model_info(backend: Backend, generation: GenerationConfig) -> dict[str, Any]:

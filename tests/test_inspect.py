@@ -1,7 +1,6 @@
 """reviewer.inspect on the tiny random Gemma 4: per-token top candidates and the constraint's masks."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest

@@ -177,3 +177,15 @@ def test_missing_ruff_warns_once(monkeypatch, capsys):
 def test_ruff_timeout_gives_nothing(monkeypatch):
     monkeypatch.setattr(lint, "TIMEOUT_S", 1e-4)
     assert lint.lint_hunk(MUTABLE_DEFAULT) == []
+
+
+def test_one_file_with_several_hunks_is_linted_once(monkeypatch):
+    source = "import os\nimport json\n\n\ndef load(x):\n    return json.loads(x)\n\n\ndef other(y):\n    return y\n"
+    first = hunk("@@ -1,1 +1,2 @@", "+import os", " import json")
+    second = hunk("@@ -4,2 +4,2 @@", " ", "-def load(x, y):", "+def load(x):")
+    one_by_one = [lint.lint_file("app/util.py", source, h) for h in (first, second)]
+    runs = []
+    real = lint._run_ruff
+    monkeypatch.setattr(lint, "_run_ruff", lambda *a, **k: runs.append(a) or real(*a, **k))
+    assert lint.lint_file_hunks("app/util.py", source, [first, second]) == one_by_one
+    assert len(runs) == 1

@@ -178,3 +178,28 @@ def test_embedded_loads_from_the_cache_and_uses_the_shipped_adapter(
     assert models.resolve_adapter("some/model", "") == ""
     loaded = models.load_model("embedded", device="cpu")  # from the cache: no GGUF conversion
     assert loaded.description["adapter"] == str(tiny_lora_dir) and loaded.description["merged"]
+
+
+def test_each_text_carries_the_mean_log_probability_of_its_own_tokens(backend):
+    """The recorder's number equals the mean log-softmax of the tokens generated, recomputed here
+    from one plain generate call with the raw logits kept (EOS counted, padding after it not)."""
+    import torch
+
+    from reviewer.models import render_prompt
+
+    [[text]] = backend.generate([PROMPTS[0]], GREEDY)
+    loaded = backend.loaded
+    batch = loaded.tokenizer([render_prompt(loaded.tokenizer, PROMPTS[0])], return_tensors="pt",
+                             add_special_tokens=False)
+    with torch.inference_mode():
+        out = loaded.model.generate(**batch, max_new_tokens=GREEDY.max_new_tokens, do_sample=False,
+                                    temperature=None, top_k=None, top_p=None, eos_token_id=list(loaded.eos_ids),
+                                    return_dict_in_generate=True, output_logits=True)
+    chosen = out.sequences[0, batch["input_ids"].shape[1]:].tolist()
+    picked = []
+    for token, logits in zip(chosen, out.logits):
+        picked.append(float(torch.log_softmax(logits[0].float(), -1)[token]))
+        if token in loaded.eos_ids:
+            break
+    assert text.logprob == pytest.approx(sum(picked) / len(picked), abs=1e-4)
+    assert text.logprob < 0

@@ -23,6 +23,7 @@ row, in the order generate lays rows out (prompt 0 x n, prompt 1 x n, ...).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Sequence
 
 from reviewer.backends.base import BackendError, GenerationRequest, Text, Usage, register_backend
@@ -136,10 +137,7 @@ def _reordered(request: GenerationRequest, chunk: list[int]) -> GenerationReques
     new request belongs to prompt ``chunk[i]``."""
     if request.constraints is None:
         return request
-    from dataclasses import replace
-
-    placed = list(request.constraints)
-    return replace(request, constraints=tuple(placed[i] for i in chunk))
+    return replace(request, constraints=tuple(request.constraints[i] for i in chunk))
 
 
 class TokenLogprobs:
@@ -157,6 +155,7 @@ class TokenLogprobs:
         self.sums: Any = None
         self.counts: Any = None
         self.done: Any = None
+        self.eos: Any = None  # eos_ids as a tensor on the scores' device, made once
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
@@ -168,6 +167,7 @@ class TokenLogprobs:
             self.sums = torch.zeros(rows, dtype=torch.float32, device=scores.device)
             self.counts = torch.zeros(rows, dtype=torch.float32, device=scores.device)
             self.done = torch.zeros(rows, dtype=torch.bool, device=scores.device)
+            self.eos = torch.tensor(self.eos_ids, device=scores.device)
         self.kept = torch.log_softmax(scores.float(), dim=-1)
         return scores
 
@@ -179,7 +179,7 @@ class TokenLogprobs:
         # Not in place: the last call (from ``means``) runs outside generate's inference mode.
         self.sums = self.sums + torch.where(live, picked, torch.zeros_like(picked))
         self.counts = self.counts + live.float()
-        self.done = self.done | torch.isin(chosen, torch.tensor(self.eos_ids, device=chosen.device))
+        self.done = self.done | torch.isin(chosen, self.eos)
 
     def means(self, new_tokens: Any) -> list[float | None]:
         if self.kept is None or new_tokens.shape[1] == 0:
