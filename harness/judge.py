@@ -387,7 +387,8 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 def paired_outputs(predictions: Sequence[dict[str, Any]], references: Sequence[dict[str, Any]],
                    field: str, source: str) -> list[str]:
     """Each reference row's output from ``field`` of the prediction with its id; a haiku that
-    harness.run marked as not posted (``"posted": false``) counts as no output."""
+    harness.run marked as not posted (``"posted": false``), or a finding that compose dropped
+    (``"finding_status"`` other than ok), counts as no output."""
     by_id = {p["id"]: p for p in predictions}
     missing = [r["id"] for r in references if r["id"] not in by_id]
     if missing:
@@ -398,7 +399,8 @@ def paired_outputs(predictions: Sequence[dict[str, Any]], references: Sequence[d
         value = row.get(field)
         if value is not None and not isinstance(value, str):
             raise JudgeError(f"{source}: field {field!r} of {r['id']!r} must be a string")
-        unposted = field == "haiku" and row.get("posted") is False
+        unposted = (field == "haiku" and row.get("posted") is False
+                    or field == "finding" and row.get("finding_status", "ok") != "ok")
         outputs.append("" if unposted else value or "")
     return outputs
 

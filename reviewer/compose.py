@@ -30,15 +30,17 @@ from harness.form import check_haiku
 from reviewer.backends.base import Backend, FormConstraint, GenerationRequest, logprob_of
 from reviewer.config import GenerationConfig
 from reviewer.diff import Anchor, Hunk
-from reviewer.grounding import read_finding, support_problem
+from reviewer.grounding import linter_problem, read_finding, support_problem
 from reviewer.lint import lint_hunks, linter_notes
-from reviewer.prompt import (EXAMPLES, INSTRUCTION, Prompt, build_finding_prompt, build_haiku_prompt,
-                             build_prompt)
-from reviewer.quality import content_problem
+from reviewer.prompt import (EXAMPLES, FINDING_INSTRUCTION, HAIKU_INSTRUCTION, INSTRUCTION, LINTER_PREAMBLE,
+                             Prompt, build_finding_prompt, build_haiku_prompt, build_prompt)
+from reviewer.quality import content_problem, copies_instructions
 from reviewer.results import Candidate, Finding, HaikuComment, Rejection
 from reviewer.safety import check_text
 
 Progress = Callable[[int, int], None]  # (hunks finished, hunks in all)
+# What every prompt says besides the hunk: an answer that repeats it is a parrot, not a review.
+INSTRUCTIONS = " ".join((INSTRUCTION, HAIKU_INSTRUCTION, FINDING_INSTRUCTION, LINTER_PREAMBLE))
 LINES = 3
 
 _LABEL = re.compile(r"^(here('s| is)\b.*|haiku\b.*|.*:)$", re.IGNORECASE)
@@ -67,7 +69,7 @@ def judge(text: str, prompt: Prompt, form: tuple[int, ...] = (5, 7, 5)) -> Candi
         return Candidate(text, counts, False, f"unsafe to post: {unsafe}")
     if not verdict.strict:
         return Candidate(text, counts, False, verdict.explain())
-    filler = content_problem(tuple(lines), prompt.examples, INSTRUCTION, prompt.words)
+    filler = content_problem(tuple(lines), prompt.examples, INSTRUCTIONS, prompt.words, prompt.numbers)
     if filler:
         return Candidate(text, counts, False, filler)
     return Candidate("\n".join(lines), counts, True)
@@ -117,6 +119,8 @@ def compose_hunks(hunks: Sequence[Hunk], backend: Backend, config: GenerationCon
 def uses_two_stages(config: GenerationConfig, backend: Backend) -> bool:
     """on/off as configured; auto: on, unless the backend says otherwise (canned outputs that
     hold only haiku answer one stage)."""
+    if config.require_linter:  # the linter check reads a finding, so there must be one
+        return True
     if config.two_stage != "auto":
         return config.two_stage == "on"
     return bool(getattr(backend, "two_stage_default", True))
@@ -128,19 +132,24 @@ def find_issues(hunks: Sequence[Hunk], backend: Backend, config: GenerationConfi
     the linter runs on the hunks themselves (the Action and the App pass whole-file notes)."""
     if notes is None:
         notes = [linter_notes(h, found) for h, found in zip(hunks, lint_hunks(hunks))]
-    prompts = [build_finding_prompt(h, n) for h, n in zip(hunks, notes)]
+    findings: dict[int, Finding] = {}
+    asked = list(range(len(hunks)))
+    if config.require_linter:  # precision first: a hunk no linter flagged is not worth a model call
+        asked = [i for i in asked if notes[i]]
+        findings = {i: Finding("", "unsupported", f"finding not supported by the hunk: {linter_problem('', ())}")
+                    for i in range(len(hunks)) if not notes[i]}
     request = GenerationRequest(n=1, max_new_tokens=config.max_finding_tokens, temperature=0.0, seed=config.seed)
-    findings = []
-    for start in range(0, len(prompts), config.batch_size):
-        chunk = slice(start, start + config.batch_size)
-        for hunk, note, texts in zip(hunks[chunk], notes[chunk], backend.generate(prompts[chunk], request)):
-            findings.append(_checked_finding(texts[0], hunk, tuple(note)))
+    for start in range(0, len(asked), config.batch_size):
+        chunk = asked[start:start + config.batch_size]
+        prompts = [build_finding_prompt(hunks[i], notes[i]) for i in chunk]
+        for i, texts in zip(chunk, backend.generate(prompts, request)):
+            findings[i] = _checked_finding(texts[0], hunks[i], tuple(notes[i]), config.require_linter)
         if progress:
             progress(len(findings), len(hunks))
-    return findings
+    return [findings[i] for i in range(len(hunks))]
 
 
-def _checked_finding(raw: str, hunk: Hunk, notes: tuple[str, ...]) -> Finding:
+def _checked_finding(raw: str, hunk: Hunk, notes: tuple[str, ...], require_linter: bool = False) -> Finding:
     text, nothing = read_finding(raw)
     logprob = logprob_of(raw)
     if nothing:
@@ -148,7 +157,10 @@ def _checked_finding(raw: str, hunk: Hunk, notes: tuple[str, ...]) -> Finding:
     unsafe = check_text(text)
     if unsafe:
         return Finding(text, "unsafe", f"finding unsafe to post: {unsafe}", logprob, notes)
-    unsupported = support_problem(text, hunk, notes)
+    if copies_instructions([text], INSTRUCTIONS, run=5) or "linter" in text.lower():
+        return Finding(text, "unsupported", "finding repeats the prompt (its instructions or the word "
+                       "'linter') instead of saying something about the code", logprob, notes)
+    unsupported = support_problem(text, hunk, notes) or (linter_problem(text, notes) if require_linter else None)
     if unsupported:
         return Finding(text, "unsupported", f"finding not supported by the hunk: {unsupported}", logprob, notes)
     return Finding(text, "ok", "", logprob, notes)

@@ -31,6 +31,10 @@ class GenerationConfig:
         "", "LoRA adapter (hub id or local path) for the transformers backend; empty: the "
         "project's own adapter for the embedded model, none otherwise; 'none' to switch it off.",
         "model", "--adapter")
+    haiku_model: str = _option(
+        "", "A second model for stage two (finding -> haiku), e.g. 'embedded' (with its adapter) "
+        "behind a code model that finds the issue; empty: one model writes both. Transformers "
+        "backend only.", "model", "--haiku-model")
     quantization: str = _option(
         "none", "Load the weights in 4bit (bitsandbytes NF4) or 8bit, or none.", "model",
         "--quantization", choices=QUANTIZATIONS)
@@ -55,6 +59,10 @@ class GenerationConfig:
         0.0, "Post only haiku whose confidence (the geometric-mean token probability of the weaker "
         "stage, finding or haiku, 0-1) is at least this; 0 posts all. Backends without token "
         "probabilities are not gated.", "generation", "--min-confidence")
+    require_linter: bool = _option(
+        False, "Precision first: versify only findings that say what a linter diagnostic on the "
+        "hunk's changed lines says (two stages). Hunks without one skip the model and post nothing.",
+        "generation", "--require-linter")
     constrained: bool = _option(
         True, "Constrain decoding to 5-7-5 with the form checker (transformers backend).",
         "generation", "--constrained")
@@ -84,6 +92,12 @@ class GenerationConfig:
                 raise ConfigError(f"{name} must be an integer >= {low}, not {value!r}")
         if not -1 <= self.few_shot <= 3:
             raise ConfigError(f"few_shot must be -1 (auto) or 0 to 3, not {self.few_shot!r}")
+        if self.haiku_model and self.backend != "transformers":
+            raise ConfigError("haiku_model is a second local model: it needs the transformers backend")
+        if self.haiku_model and self.two_stage == "off":
+            raise ConfigError("haiku_model writes stage two; it cannot run with two_stage off")
+        if self.require_linter and self.two_stage == "off":
+            raise ConfigError("require_linter checks the finding of two stages; it cannot run with two_stage off")
         if isinstance(self.min_confidence, bool) or not 0.0 <= float(self.min_confidence) <= 1.0:
             raise ConfigError(f"min_confidence must be between 0 and 1, not {self.min_confidence!r}")
         if not 0.0 <= float(self.temperature) <= 2.0:

@@ -14,6 +14,11 @@ defined" where it was). So two rules, both from that failure, neither tuned on d
 2. A claim that something exists nowhere (is not defined, imported, used, documented, typed or
    tested) is about code outside the hunk, so it stands only when a linter said so: a review hunk
    stops at the commented line, and what it does not show may well exist.
+
+With ``require_linter`` (precision first) a third rule: the finding must say what one of the
+linter's notes says (``linter_problem``). This one came from reading dev outputs: of the 36
+hand-labelled findings and haiku judged useful or not there, the useful ones were nearly all a
+linter's point said in words, the model's own ideas mostly false (README, "Hand labels").
 """
 
 from __future__ import annotations
@@ -80,6 +85,54 @@ def plain_finding(text: str) -> str:
     sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z])", " ".join(text.split()))
     words = " ".join(sentences[:2]).split()
     return " ".join(words[:MAX_FINDING_WORDS]) + ("..." if len(words) > MAX_FINDING_WORDS else "")
+
+
+# What a linter note is about (matched on the note's plain statement, reviewer.lint.PLAIN) and the
+# words a finding about the same problem uses. Generic words ("argument", "default") and names do
+# not count: "the argument x should be validated" is not "the argument x has no type annotation".
+_TOPICS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
+    (re.compile(note, re.IGNORECASE), said) for note, said in (
+        (r"type annotation|annotation is not optional",
+         ("annotat", "type hint", "typed", "typing", "return type", "optional")),
+        (r"docstring", ("docstring", "document", "docs ", "description")),
+        (r"`assert`", ("assert",)),
+        (r"comparison to none", ("is none", "is not none", "== none", "!= none", "compar")),
+        (r"true or false", ("true", "false", "truth")),
+        (r"`eval`|`exec`", ("eval", "exec")),
+        (r"mutable default", ("mutable", "shared")),
+        (r"at definition time", ("definition time", "evaluated once", "called once", "default")),
+        (r"no timeout", ("timeout", "hang")),
+        (r"shell", ("shell",)),
+        (r"`except|swallowed", ("except", "catch", "swallow")),
+        (r"exception raised inside", ("from err", "cause", "chain", "raise")),
+        (r"sql", ("sql", "injection", "parameter")),
+        (r"pickle", ("pickle",)),
+        (r"yaml", ("yaml", "safe_load", "loader")),
+        (r"password", ("password", "secret", "hardcoded", "hard-coded", "credential")),
+        (r"builtin", ("builtin", "built-in", "shadow")),
+        (r"capwords|lowercase|mixedcase|error suffix|misread",
+         ("naming", "rename", "camel", "snake", "case", "capwords", "pep 8", "pep8", "misread", "ambiguous")),
+        (r"lambda", ("lambda",)),
+        (r"escape sequence", ("escape", "raw string", "backslash")),
+        (r"no placeholders", ("placeholder", "f-string", "f prefix")),
+        (r"loop variable", ("loop",)),
+        (r"defined again", ("redefin", "defined again", "twice", "duplicate")),
+        (r"thrown away", ("thrown away", "discard", "no effect", "unused result")),
+        (r"`isinstance", ("isinstance",)),
+        (r"against a literal", ("literal", "==")),
+        (r"not x in y", ("not in",)),
+    ))
+
+
+def linter_problem(finding: str, notes: Sequence[str]) -> str | None:
+    """Why ``finding`` does not say what any linter note says, or None when it restates one."""
+    if not notes:
+        return "no linter diagnostic on the changed lines, and require_linter is on"
+    said = f" {finding.lower()} "
+    for note in notes:
+        if any(topic.search(note) and any(word in said for word in words) for topic, words in _TOPICS):
+            return None
+    return "it does not say what the linter found, and require_linter is on"
 
 
 def support_problem(finding: str, hunk: Hunk, notes: Sequence[str] = ()) -> str | None:

@@ -22,9 +22,14 @@ FileReader = Callable[[str], "str | None"]  # path -> the file's text at the PR 
 def backend_from_config(config: GenerationConfig) -> Backend:
     """The backend the config names, built through the registry."""
     if config.backend == "transformers":
-        return make_backend("transformers", model=config.model, adapter=config.adapter,
-                            quantization=config.quantization, device=config.device,
-                            batch_size=config.batch_size)
+        options = dict(quantization=config.quantization, device=config.device, batch_size=config.batch_size)
+        backend = make_backend("transformers", model=config.model, adapter=config.adapter, **options)
+        if not config.haiku_model:
+            return backend
+        from reviewer.backends.staged import StagedBackend
+
+        # the haiku model takes its own default adapter (the project's, for embedded)
+        return StagedBackend(finding=backend, haiku=make_backend("transformers", model=config.haiku_model, **options))
     if config.backend == "openai":
         return make_backend("openai", base_url=config.base_url(), api_key=config.api_key(),
                             model="" if config.model == EMBEDDED else config.model, timeout=config.timeout)

@@ -9,7 +9,7 @@ their haiku are kept on the prompt so compose can refuse a candidate that copies
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from reviewer.diff import Hunk
@@ -67,6 +67,7 @@ class Prompt:
     examples: tuple[str, ...] = ()  # haiku shown in the prompt: a candidate equal to one is a copy
     words: frozenset[str] = frozenset()  # identifiers in the hunk, words a constrained decoder may use
     stage: str = "haiku"  # "finding" for stage one's prompt (reviewer.compose), "haiku" otherwise
+    numbers: frozenset[str] | None = None  # numbers the hunk (and the finding) hold; None: unknown
 
     def as_openai(self) -> list[dict[str, str]]:
         return [{"role": role, "content": content} for role, content in self.messages]
@@ -74,7 +75,7 @@ class Prompt:
     def revised(self, answer: str, feedback: str) -> "Prompt":
         """The same conversation, with a rejected answer and the checker's explanation appended."""
         note = f"That haiku does not scan: {feedback}. Write the haiku again, 5-7-5, about the same issue."
-        return Prompt(self.messages + (("assistant", answer), ("user", note)), self.examples, self.words, self.stage)
+        return replace(self, messages=self.messages + (("assistant", answer), ("user", note)))
 
 
 def numbered_hunk(hunk: Hunk, limit: int = MAX_HUNK_LINES) -> str:
@@ -125,6 +126,19 @@ def hunk_words(hunk: Hunk) -> frozenset[str]:
     return frozenset(word.lower() for line in hunk.lines for word in _IDENTIFIER.findall(line.text))
 
 
+_NUMBER = re.compile(r"\d+")
+
+
+def numbers_in(*texts: str) -> frozenset[str]:
+    """The digit runs of ``texts``: the numbers a haiku about them may name (not the line numbers
+    a prompt adds: those are not the code's)."""
+    return frozenset(n for text in texts for n in _NUMBER.findall(text))
+
+
+def _hunk_numbers(hunk: Hunk) -> frozenset[str]:
+    return numbers_in(*(line.text for line in hunk.lines))
+
+
 def hunk_message(path: str, body: str, hints: list[str] = ()) -> str:
     text = f"{INSTRUCTION}\n\nFile: {path}\n```diff\n{body}\n```"
     if hints:
@@ -149,11 +163,13 @@ HAIKU_INSTRUCTION = (
 )
 
 
+LINTER_PREAMBLE = "A linter flags on the changed lines (use it only if it matters; do not quote it)"
+
+
 def finding_message(path: str, body: str, notes: Sequence[str] = ()) -> str:
     text = f"{FINDING_INSTRUCTION}\n\nFile: {path}\n```diff\n{body}\n```"
     if notes:  # the linter's words are evidence for the model, never text to repeat
-        text += ("\nA linter flags on the changed lines (use it only if it matters; do not quote "
-                 "it): " + "; ".join(notes) + ".")
+        text += f"\n{LINTER_PREAMBLE}: " + "; ".join(notes) + "."
     return text
 
 
@@ -175,7 +191,8 @@ def build_haiku_prompt(hunk: Hunk, finding: str, few_shot: int = 0) -> Prompt:
     for example in shown:
         messages += [("user", haiku_message(example.finding)), ("assistant", example.haiku)]
     messages.append(("user", haiku_message(finding)))
-    return Prompt(tuple(messages), tuple(e.haiku for e in shown), hunk_words(hunk))
+    return Prompt(tuple(messages), tuple(e.haiku for e in shown), hunk_words(hunk),
+                  numbers=_hunk_numbers(hunk) | numbers_in(finding))
 
 
 def build_prompt(hunk: Hunk, few_shot: int = 0, hints: bool = True) -> Prompt:
@@ -185,4 +202,4 @@ def build_prompt(hunk: Hunk, few_shot: int = 0, hints: bool = True) -> Prompt:
     for example in shown:
         messages += [("user", hunk_message(example.path, example.hunk)), ("assistant", example.haiku)]
     messages.append(("user", hunk_message(hunk.path, numbered_hunk(hunk), static_hints(hunk) if hints else [])))
-    return Prompt(tuple(messages), tuple(e.haiku for e in shown), hunk_words(hunk))
+    return Prompt(tuple(messages), tuple(e.haiku for e in shown), hunk_words(hunk), numbers=_hunk_numbers(hunk))

@@ -111,9 +111,10 @@ def dotted_outside_hunk(text: str, hunk_words: frozenset[str]) -> str | None:
 
 
 def content_problem(lines: tuple[str, ...], examples: tuple[str, ...] = (), instructions: str = "",
-                    hunk_words: frozenset[str] | None = None) -> str | None:
+                    hunk_words: frozenset[str] | None = None, numbers: frozenset[str] | None = None) -> str | None:
     """Why a 5-7-5 candidate still says nothing worth posting, or None. ``hunk_words`` (the
-    hunk's identifiers, lower-cased) turns on the dotted-name rule."""
+    hunk's identifiers, lower-cased) turns on the dotted-name rule, ``numbers`` (those the hunk
+    and the finding hold) the number rule."""
     if len(set(line.lower() for line in lines)) < len(lines):
         return "a line is repeated"
     openings = [tuple(words_of(line)[:3]) for line in lines]
@@ -138,11 +139,25 @@ def content_problem(lines: tuple[str, ...], examples: tuple[str, ...] = (), inst
     word = filler_word(lines)
     if word:
         return f"pads with the filler word {word!r}"
+    number = number_outside(lines, numbers) if numbers is not None else None
+    if number:
+        return f"pads with the number {number!r}, which the hunk does not hold"
+    if "linter" in words_of(" ".join(lines)):
+        return "talks about the linter, not the code"
     if copies_example(lines, examples):
         return "copies the prompt's example"
     if instructions and copies_instructions(lines, instructions):
         return "copies the prompt's instructions"
     return None
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def number_outside(lines: tuple[str, ...] | list[str], numbers: frozenset[str]) -> str | None:
+    """A number the hunk and the finding do not hold ("confusion, bugs. 1000", "three lines of 5,
+    7050"): digits a small model writes to reach a count, or the prompt's 5-7-5 echoed."""
+    return next((n for line in lines for n in _DIGITS.findall(line) if n not in numbers), None)
 
 
 def copies_instructions(lines: tuple[str, ...] | list[str], instructions: str, run: int = 3) -> bool:

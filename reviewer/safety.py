@@ -22,8 +22,27 @@ _FORBIDDEN = {
 }
 _URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://|\bwww\.|\b[a-z0-9-]+\.(com|org|net|io)\b")
 # Credentials by shape: GitHub tokens, AWS keys, JWT-like runs, and any long hex/base64 run.
-_SECRET = re.compile(
-    r"gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|AKIA[0-9A-Z]{16}|eyJ[\w-]{10,}\.|[A-Za-z0-9+/=_-]{32,}")
+_SECRET = re.compile(r"gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|AKIA[0-9A-Z]{16}|eyJ[\w-]{10,}\.")
+_LONG_RUN = re.compile(r"[A-Za-z0-9+/=_-]{32,}")
+
+# A long run made of words is a name (test_next_renewal_leap_day_in_common_year), not a key: each
+# piece between _ and - is lower or UPPER letters, or CamelCase (at most a third of its letters
+# capitals, where a random key has half), with at most two digits at its end.
+_PIECE = re.compile(r"([A-Za-z]+)[0-9]{0,2}|[0-9]{1,2}")
+
+
+def _is_name(run: str) -> bool:
+    for piece in filter(None, re.split(r"[_-]+", run)):
+        match = _PIECE.fullmatch(piece)
+        letters = match.group(1) if match else None
+        if match is None or letters and not (letters.islower() or letters.isupper()
+                                              or sum(c.isupper() for c in letters) * 3 <= len(letters)):
+            return False
+    return True
+
+
+def _credential_shaped(text: str) -> bool:
+    return bool(_SECRET.search(text)) or any(not _is_name(run.group()) for run in _LONG_RUN.finditer(text))
 
 
 def check_text(text: str, secrets: tuple[str, ...] = ()) -> str | None:
@@ -36,7 +55,7 @@ def check_text(text: str, secrets: tuple[str, ...] = ()) -> str | None:
             return "contains a control or invisible character"
     if _URL.search(text):
         return "contains a link"
-    if _SECRET.search(text) or any(secret and secret in text for secret in secrets):
+    if _credential_shaped(text) or any(secret and secret in text for secret in secrets):
         return "contains something shaped like a credential"
     return None
 

@@ -147,3 +147,16 @@ def test_a_haiku_parroting_the_instructions_is_rejected() -> None:
     text = "you are a senior\nengineer reviewing code\nthe pull request waits"
     candidate = judge(text, build_prompt(HUNK))
     assert not candidate.valid and "copies the prompt's instructions" in candidate.problem
+
+
+@pytest.mark.parametrize("text, credential", [
+    ("test_next_renewal_leap_day_in_common_year pins February", False),  # a long snake_case name
+    ("ThisIsAVeryLongCamelCaseClassNameForTests is heavy", False),
+    ("MAX_RETRIES_BEFORE_THE_CIRCUIT_BREAKER_OPENS is fine", False),
+    ("key sk_live_4eC39HqLyjWDarjtT1zdp7dcXyZ in code", True),  # one piece of mixed case and digits
+    ("hash 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 here", True),
+    ("token abcdefghijklmnopQRSTUVWXYZ0123456789abcd", True),
+    ("jwt eyJhbGciOiJIUzI1NiJ9.payload", True),
+])
+def test_credentials_are_refused_by_shape_and_long_names_are_not(text: str, credential: bool) -> None:
+    assert (check_text(text) == "contains something shaped like a credential") is credential

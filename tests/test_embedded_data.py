@@ -23,7 +23,7 @@ from reviewer.diff import DiffError, parse_hunk
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "training" / "data" / "embedded"
 OWN_FILE = "functional.jsonl"  # the other half lives beside it under another name
-FIELDS = {"id", "path", "diff_hunk", "comment", "category", "haiku"}
+FIELDS = {"id", "path", "diff_hunk", "comment", "category", "haiku", "finding"}
 CATEGORIES = {"functional", "refactoring", "documentation", "discussion"}
 MIN_ROWS = 300
 BODY_LINES = (3, 25)
@@ -200,6 +200,28 @@ def test_haiku_pass_the_safety_check():
     problems = [f"{label}: {check_text(row['haiku'])}" for label, row in _good_rows()
                 if check_text(row["haiku"]) is not None]
     _fail(problems)
+
+
+def test_findings_are_what_stage_one_may_write():
+    """One plain, safe sentence of at most 25 words that names code of its hunk, or NOTHING
+    (a hunk whose comment only praises it: abstaining is a thing stage one must learn)."""
+    from reviewer.grounding import plain_finding
+    from reviewer.prompt import NOTHING
+    from reviewer.safety import check_text
+
+    problems, nothing = [], 0
+    for label, row in _good_rows():
+        finding = row["finding"]
+        if finding == NOTHING:
+            nothing += 1
+            continue
+        words = {w.lower() for w in re.findall(r"[A-Za-z_]\w+", finding)}
+        if len(finding.split()) > 25 or plain_finding(finding) != finding or check_text(finding):
+            problems.append(f"{label}: not one plain safe sentence of <= 25 words: {finding!r}")
+        elif not words & {w.lower() for w in re.findall(r"[A-Za-z_]\w+", row["diff_hunk"])} - STOPWORDS:
+            problems.append(f"{label}: names nothing of its hunk: {finding!r}")
+    _fail(problems)
+    assert 0 < nothing < 0.1 * len(_good_rows())
 
 
 def test_the_whole_set_is_large_enough_and_covers_every_category():

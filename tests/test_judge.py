@@ -196,3 +196,14 @@ def test_harness_run_with_the_judge_reports_system_findings_and_floors(tmp_path)
     assert judged["two"]["floors"]["echo"]["same_rate"]["value"] == 0.0
     assert results["judge"]["judge"]["prompt_sha256"] == J.PROMPT_SHA256
     assert "Issue-match judge" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_only_what_a_system_would_post_is_judged():
+    from harness.judge import paired_outputs
+
+    refs = [{"id": f"r{i}", "comment": "c", "diff_hunk": "@@ -1 +1 @@\n+x"} for i in range(3)]
+    preds = [{"id": "r0", "haiku": "a\nb\nc", "posted": True, "finding": "kept", "finding_status": "ok"},
+             {"id": "r1", "haiku": "d\ne\nf", "posted": False, "finding": "dropped", "finding_status": "unsupported"},
+             {"id": "r2", "haiku": "", "finding": "old row without a status"}]
+    assert paired_outputs(preds, refs, "haiku", "p") == ["a\nb\nc", "", ""]
+    assert paired_outputs(preds, refs, "finding", "p") == ["kept", "", "old row without a status"]

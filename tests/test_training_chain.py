@@ -153,7 +153,37 @@ def test_training_prompt_is_the_inference_prompt(tiny_gemma4_dir: Path):
     assert example.features()["completion_mask"] == [0] * len(example.prompt_ids) + [1] * len(example.completion_ids)
 
 
-def load_examples_from_rows(rows, tokenizer):
+def test_two_stage_rows_train_each_stage_on_its_inference_prompt(tiny_gemma4_dir: Path):
+    """A row with a finding teaches three prompts, each token for token what compose sends: the
+    one-pass prompt, the finding prompt with the linter's notes, the haiku prompt of the finding.
+    A NOTHING row teaches the finding (abstaining) and no haiku of it."""
+    from reviewer.backends.fake import FakeBackend
+    from reviewer.compose import compose_hunks
+    from reviewer.config import GenerationConfig
+    from reviewer.diff import parse_hunk
+    from reviewer.models import load_model, render_prompt
+
+    tok = load_model(str(tiny_gemma4_dir), adapter="none", device="cpu").tokenizer
+    finding = "fetch has no type annotations on url; annotate it as str."
+    row = {**ROWS[1], "finding": finding,
+           "diff_hunk": "@@ -3,1 +3,3 @@ import requests\n+def fetch(url):\n+    return requests.get(url, timeout=5).json()\n"}
+    examples, stats = load_examples_from_rows([row, {**ROWS[0], "finding": "NOTHING"}], tok,
+                                              tasks=("one-pass", "finding", "haiku"))
+    assert stats["examples_by_task"] == {"one-pass": 2, "finding": 2, "haiku": 1} and stats["rows"] == 2
+    # what compose asks a model, recorded by the fake backend, rendered by the same template
+    backend = FakeBackend([{"finding": finding, "haiku": row["haiku"]}])
+    compose_hunks([parse_hunk(row["path"], row["diff_hunk"])], backend, GenerationConfig(backend="fake", few_shot=0))
+    (finding_prompts, _), (haiku_prompts, _) = backend.calls[:2]  # then revise rounds, if any
+    assert "no type annotation" in finding_prompts[0].messages[-1][1]  # the linter's note is in it
+    one_pass, stage_one, stage_two = examples[:3]
+    for example, prompt in ((stage_one, finding_prompts[0]), (stage_two, haiku_prompts[0])):
+        assert list(example.prompt_ids) == tok(render_prompt(tok, prompt), add_special_tokens=False)["input_ids"]
+    assert tok.decode(stage_one.completion_ids) == finding + "<turn|>"
+    assert tok.decode(stage_two.completion_ids) == tok.decode(one_pass.completion_ids) == row["haiku"] + "<turn|>"
+    assert tok.decode(examples[4].completion_ids) == "NOTHING<turn|>"
+
+
+def load_examples_from_rows(rows, tokenizer, tasks=("one-pass",)):
     import tempfile
 
     from training.sft import load_examples
@@ -161,7 +191,7 @@ def load_examples_from_rows(rows, tokenizer):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "rows.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        return load_examples(str(path), tokenizer, 0, 4096)
+        return load_examples(str(path), tokenizer, 0, 4096, tasks)
 
 
 def test_lora_targets_skip_towers_and_the_head():

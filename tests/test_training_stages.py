@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from training import data as D
@@ -184,15 +185,18 @@ def minilm():
     return load_embedder()
 
 
+FINDING = "requests.get has no timeout, so a slow host hangs the worker; pass timeout=."
+
+
 def teacher_answer(messages: list[dict[str, str]], k: int) -> str:
     """A scripted teacher: off-form first, then on point when told it does not scan; the pair
     about a print gets a pretty haiku about nothing, every time."""
     first = messages[0]["content"]
     if "print" in first:
-        return OFF_TOPIC
+        return f"FINDING: Leftover debug print.\nHAIKU:\n{OFF_TOPIC}"
     if "does not scan" in messages[-1]["content"]:
-        return f"```\n{GOOD}\n```"
-    return "timeouts matter\nwhen requests hang forever and ever\nplease add one"
+        return f"Finding: {FINDING}\nHaiku:\n```\n{GOOD}\n```"
+    return f"FINDING: {FINDING}\nHAIKU:\ntimeouts matter\nwhen requests hang forever and ever\nplease add one"
 
 
 def test_teacher_revises_gates_and_records_provenance(tmp_path: Path, minilm, capsys):
@@ -209,7 +213,7 @@ def test_teacher_revises_gates_and_records_provenance(tmp_path: Path, minilm, ca
         requests = [r["body"] for r in server.requests if r["path"].endswith("/chat/completions")]
     assert stats["accepted"] == 1 and stats["rejected"] == 1 and stats["accepted_by_round"] == {1: 0, 2: 1}
     [target] = [json.loads(line) for line in (tmp_path / "t" / "targets.jsonl").read_text().splitlines()]
-    assert target["id"] == "r1" and target["haiku"] == GOOD
+    assert target["id"] == "r1" and target["haiku"] == GOOD and target["finding"] == FINDING
     provenance = target["provenance"]
     assert provenance["teacher"]["model"] == "teacher-30b" and provenance["rounds"] == 2
     assert provenance["candidates"] == 4 and provenance["scores"]["syllables"] == [5, 7, 5]
@@ -218,9 +222,22 @@ def test_teacher_revises_gates_and_records_provenance(tmp_path: Path, minilm, ca
     assert rejected["id"] == "r2" and rejected["attempt"] == OFF_TOPIC
     assert rejected["provenance"]["scores"]["relevance"] < config.relevance_threshold
     revised = [body["messages"] for body in requests if len(body["messages"]) == 3]
-    assert any(m[1]["role"] == "assistant" and "does not scan" in m[2]["content"] for m in revised)
+    assert any(m[1]["role"] == "assistant" and m[1]["content"].startswith("FINDING: ")
+               and "does not scan" in m[2]["content"] for m in revised)
     assert any("drifts from the reviewer's point" in m[2]["content"] for m in revised)
     assert all(body["n"] == 2 and "Reviewer's comment:" in body["messages"][0]["content"] for body in requests)
+
+
+@pytest.mark.parametrize("answer, problem", [
+    (GOOD, "there is no FINDING line"),
+    ("FINDING: " + " ".join(["word"] * 31) + f"\nHAIKU:\n{GOOD}", "31 words"),
+    (f"FINDING: Ping @admin about requests.get.\nHAIKU:\n{GOOD}", "unsafe to post"),
+])
+def test_a_teacher_answer_without_a_usable_finding_is_no_target(answer, problem):
+    finding, haiku = T.split_answer(answer)
+    assert haiku == GOOD and problem in T.finding_problem(finding)
+    [candidate] = T.judge([(finding, haiku)], np.ones(2) / 2 ** 0.5, np.ones((1, 2)) / 2 ** 0.5)
+    assert candidate.strict and not candidate.passes(0.35) and "finding is not usable" in T.revision_note(candidate, 0.35)
 
 
 def test_clean_answer_strips_think_fences_and_titles():

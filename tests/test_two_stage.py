@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -16,7 +17,9 @@ from reviewer.backends.fake import FakeBackend
 from reviewer.compose import compose_hunks
 from reviewer.config import GenerationConfig
 from reviewer.diff import parse_hunk
-from reviewer.grounding import read_finding, support_problem
+from reviewer.filters import ConfigError
+from reviewer.grounding import _TOPICS, linter_problem, read_finding, support_problem
+from reviewer.lint import PLAIN
 from reviewer.results import HaikuComment, Rejection
 
 HUNK = parse_hunk("app/fetch.py", "@@ -10,2 +10,4 @@ def fetch(url):\n     session = make_session()\n"
@@ -148,3 +151,96 @@ def test_cli_json_carries_the_finding(tmp_path, capsys):
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["comments"][0]["finding"] == FINDING
+
+
+# --- require_linter: precision first ---------------------------------------------------------------
+
+UNTYPED = parse_hunk("app/rates.py", "@@ -1,0 +1,3 @@\n+\"\"\"Rates.\"\"\"\n+def convert(amount, rate):\n"
+                     "+    return amount * rate")
+TYPED_NOTE = "the argument `amount` of `convert` has no type annotation"
+
+
+def test_require_linter_asks_the_model_only_where_a_linter_flagged_a_changed_line():
+    said = "The argument amount of convert has no type annotation; annotate it as float."
+    haiku = "amount has no type\nconvert takes it on trust here\nannotate it now"
+    backend = FakeBackend([{"finding": said, "haiku": haiku}])
+    quiet, flagged = compose_hunks([HUNK, UNTYPED], backend, replace(CONFIG, require_linter=True))
+    assert isinstance(quiet, Rejection) and "no linter diagnostic" in quiet.reason
+    assert isinstance(flagged, HaikuComment) and flagged.finding.text == said
+    assert any("type annotation" in note for note in flagged.finding.linter)
+    (asked, _), _ = backend.calls  # one finding prompt, for the flagged hunk alone
+    assert [p.stage for p in asked] == ["finding"] and "convert" in asked[0].messages[-1][1]
+
+
+def test_require_linter_drops_a_finding_about_something_the_linter_did_not_say():
+    wrong = "The function convert should validate that amount is positive before using it."
+    backend = FakeBackend([{"finding": wrong, "haiku": HAIKU}])
+    [outcome] = compose_hunks([UNTYPED], backend, replace(CONFIG, require_linter=True))
+    assert isinstance(outcome, Rejection) and "does not say what the linter found" in outcome.reason
+    # the same finding passes the ordinary grounding check: the gate is what drops it
+    [kept] = compose_hunks([UNTYPED], FakeBackend([{"finding": wrong, "haiku": HAIKU}]), CONFIG)
+    assert kept.finding.status == "ok"
+
+
+@pytest.mark.parametrize("code", sorted(PLAIN))
+def test_every_linter_statement_has_a_topic_a_finding_can_restate(code):
+    note = PLAIN[code].format("x", fn="f")
+    assert linter_problem("The argument x of f should be checked before use.", [note]) is not None
+    topics = [words for topic, words in _TOPICS if topic.search(note)]
+    assert topics, f"{code}: no topic for {note!r}"
+    assert linter_problem(f"In f, x: {topics[0][0]} problem; fix it.", [note]) is None
+
+
+def test_require_linter_needs_two_stages():
+    with pytest.raises(ConfigError, match="two_stage off"):
+        GenerationConfig(require_linter=True, two_stage="off")
+
+
+@pytest.mark.parametrize("finding", [
+    "The linter flags on the changed lines (use it only if it matters; do not quote it): session.get has no timeout.",
+    "The linter's docstring for session.get is blank.",
+])
+def test_a_finding_that_parrots_the_prompt_is_dropped(finding):
+    backend = FakeBackend([{"finding": finding, "haiku": HAIKU}])
+    [outcome] = compose_hunks([HUNK], backend, CONFIG)
+    assert isinstance(outcome, Rejection) and "repeats the prompt" in outcome.reason
+    assert len(backend.calls) == 1  # never versified
+
+
+@pytest.mark.parametrize("haiku, problem", [
+    ("session.get can stall\na slow host holds this worker\nbugs wait. 1000", "the number '1000'"),
+    ("session.get can stall\nthree lines of 5, 7, 5\na slow host holds it", "the number '5'"),
+    ("session.get can stall\nthe linter says it can hang\npass a timeout too", "talks about the linter"),
+])
+def test_numbers_the_hunk_does_not_hold_and_the_word_linter_are_filler(haiku, problem):
+    backend = FakeBackend([{"finding": FINDING, "haiku": haiku}])
+    [outcome] = compose_hunks([HUNK], backend, replace(CONFIG, revise_rounds=0, candidates=1))
+    assert isinstance(outcome, Rejection) and problem in outcome.candidates[0].problem
+
+
+def test_a_number_the_hunk_holds_may_be_named():
+    hunk = parse_hunk("app/fetch.py", "@@ -10,1 +10,2 @@ def fetch(url):\n+    reply = session.get(url, timeout=300)\n"
+                      "     return reply.json()")
+    haiku = "timeout 300\nholds the worker five minutes\nis that what we want?"
+    backend = FakeBackend([{"finding": "session.get waits 300 seconds; lower the timeout.", "haiku": haiku}])
+    [comment] = compose_hunks([hunk], backend, replace(CONFIG, revise_rounds=0, candidates=1))
+    assert isinstance(comment, HaikuComment), comment
+
+
+def test_a_staged_backend_sends_each_stage_to_its_own_model():
+    from reviewer.backends.staged import StagedBackend
+
+    finder = FakeBackend([{"finding": FINDING}], model="code-model")
+    poet = FakeBackend([HAIKU], model="verse-model")
+    [comment] = compose_hunks([HUNK], StagedBackend(finding=finder, haiku=poet), replace(CONFIG, two_stage="auto"))
+    assert isinstance(comment, HaikuComment) and comment.body == HAIKU and comment.finding.text == FINDING
+    assert [p.stage for prompts, _ in finder.calls for p in prompts] == ["finding"]
+    assert [p.stage for prompts, _ in poet.calls for p in prompts] == ["haiku"]
+    assert StagedBackend(finder, poet).describe()["finding_model"]["model"] == "code-model"
+
+
+def test_haiku_model_needs_a_local_backend_and_two_stages():
+    with pytest.raises(ConfigError, match="transformers backend"):
+        GenerationConfig(backend="openai", haiku_model="embedded")
+    with pytest.raises(ConfigError, match="two_stage off"):
+        GenerationConfig(haiku_model="embedded", two_stage="off")

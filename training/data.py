@@ -57,6 +57,7 @@ FIELD_NAMES: dict[str, tuple[str, ...]] = {
     "category": ("category", "comment_type", "label", "type"),
     "language": ("language", "lang"),
     "haiku": ("haiku",),
+    "finding": ("finding",),
 }
 # Labels of other taxonomies -> the harness's four categories.
 CATEGORY_MAP = {
@@ -113,6 +114,7 @@ class Pair:
     category: str
     haiku: str = ""  # the distillation target, once a teacher (or a person) has written one
     language: str = ""
+    finding: str = ""  # stage one's target: one plain sentence, or NOTHING (reviewer.prompt)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -228,7 +230,8 @@ def to_pair(row: dict[str, Any]) -> Pair | str:
         return "unknown category"
     row_id = str(values["id"]) if values["id"] is not None else content_id(values)
     return Pair(row_id, values["path"], values["diff_hunk"], values["comment"].strip(), category,
-                str(values["haiku"] or "").strip(), str(values["language"] or "").lower())
+                str(values["haiku"] or "").strip(), str(values["language"] or "").lower(),
+                str(values["finding"] or "").strip())
 
 
 def content_id(values: dict[str, Any]) -> str:
@@ -343,17 +346,49 @@ def generation_prompt(tokenizer: Any) -> str:
 
 
 def sft_example(tokenizer: Any, path: str, diff_hunk: str, haiku: str) -> dict[str, str]:
-    """``{"prompt", "completion"}`` exactly as the reviewer prompts at inference (few_shot=0)."""
-    from reviewer.diff import DiffError, parse_hunk
+    """``{"prompt", "completion"}`` exactly as the reviewer prompts at inference (one pass, few_shot=0)."""
     from reviewer.models import render_prompt
     from reviewer.prompt import build_prompt
 
+    prompt = render_prompt(tokenizer, build_prompt(_parsed(path, diff_hunk), few_shot=0))
+    return {"prompt": prompt, "completion": haiku.strip() + turn_end(tokenizer)}
+
+
+def _parsed(path: str, diff_hunk: str) -> Any:
+    from reviewer.diff import DiffError, parse_hunk
+
     try:
-        hunk = parse_hunk(path, diff_hunk)
+        return parse_hunk(path, diff_hunk)
     except DiffError as err:
         raise StageError(f"{path}: the hunk does not parse ({err})") from None
-    prompt = render_prompt(tokenizer, build_prompt(hunk, few_shot=0))
-    return {"prompt": prompt, "completion": haiku.strip() + turn_end(tokenizer)}
+
+
+# What SFT can teach from one row, each exactly as the reviewer prompts for it at inference:
+# one-pass: hunk -> haiku (two_stage off); finding: hunk + the linter's notes -> the finding (or
+# NOTHING); haiku: the finding -> the haiku (not for a NOTHING row: nothing is versified then).
+TASKS = ("one-pass", "finding", "haiku")
+
+
+def sft_examples(tokenizer: Any, path: str, diff_hunk: str, haiku: str, finding: str = "",
+                 tasks: Sequence[str] = TASKS) -> list[dict[str, str]]:
+    """``{"task", "prompt", "completion"}`` for each task in ``tasks`` this row can teach: a row
+    without a finding teaches one-pass only."""
+    from reviewer.lint import lint_hunks, linter_notes
+    from reviewer.models import render_prompt
+    from reviewer.prompt import NOTHING, build_finding_prompt, build_haiku_prompt
+
+    hunk, end, nothing = _parsed(path, diff_hunk), turn_end(tokenizer), finding.strip() == NOTHING
+    examples = [{"task": "one-pass", **sft_example(tokenizer, path, diff_hunk, haiku)}] if (
+        "one-pass" in tasks and haiku) else []
+    staged = []
+    if "finding" in tasks and finding:
+        # the notes the CLI and the harness put in the prompt (linter on the hunk itself)
+        [found] = lint_hunks([hunk])
+        staged.append(("finding", build_finding_prompt(hunk, linter_notes(hunk, found)), finding))
+    if "haiku" in tasks and finding and not nothing and haiku:
+        staged.append(("haiku", build_haiku_prompt(hunk, finding, few_shot=0), haiku))
+    return examples + [{"task": task, "prompt": render_prompt(tokenizer, prompt), "completion": text.strip() + end}
+                       for task, prompt, text in staged]
 
 
 def row_of(pair: Pair, tokenizer: Any = None) -> dict[str, Any]:

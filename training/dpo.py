@@ -145,10 +145,10 @@ def sample_answers(model: Any, tokenizer: Any, prompts: Sequence[str], eos: Sequ
 def row_prompt(row: dict[str, Any], tokenizer: Any, opening: str) -> str:
     """The row's inference prompt: its own (checked against this chat template) or rendered."""
     from training.data import sft_example
-    from training.sft import prompt_completion
+    from training.sft import prompt_completions
 
     if isinstance(row.get("prompt"), str):
-        return prompt_completion({**row, "completion": row.get("completion", "")}, tokenizer, opening)["prompt"]
+        return prompt_completions({**row, "completion": row.get("completion", "")}, tokenizer, opening)[0]["prompt"]
     if not all(isinstance(row.get(k), str) for k in ("path", "diff_hunk")):
         raise StageError(f"row {row.get('id', '?')}: needs prompt, or path and diff_hunk")
     return sft_example(tokenizer, row["path"], row["diff_hunk"], "")["prompt"]

@@ -71,6 +71,10 @@ class SFTRunConfig:
     eval_data: str = option("", "Optional rows scored for loss at each epoch's end.", "data")
     limit: int = option(0, "Use only the first N training rows; 0 for all.", "data")
     max_length: int = option(1024, "Drop rows longer than this many tokens (prompt + completion).", "data")
+    tasks: str = option("one-pass,finding,haiku", "What each row with a finding teaches, each with "
+                        "the reviewer's own prompt: one-pass (hunk -> haiku), finding (hunk and "
+                        "linter notes -> the finding or NOTHING), haiku (finding -> haiku). Rows "
+                        "without a finding teach one-pass; ready prompt/completion rows are used as they are.", "data")
     # model
     model: str = option("embedded", "Base model: 'embedded' (Gemma 3 270M from PyPI), a hub id or "
                         "a local path.", "model")
@@ -120,8 +124,17 @@ class SFTRunConfig:
         if self.effective_batch % self.per_device_batch:
             raise StageError(f"effective_batch ({self.effective_batch}) must be a multiple of "
                              f"per_device_batch ({self.per_device_batch})")
+        from training.data import TASKS
+
+        unknown = set(self.task_list()) - set(TASKS)
+        if unknown or not self.task_list():
+            raise StageError(f"tasks must be a comma list of {', '.join(TASKS)}, not {self.tasks!r}")
         if not 0.0 <= self.lora_dropout < 1.0 or self.lr <= 0 or self.epochs <= 0:
             raise StageError("lora_dropout must be in [0, 1); lr and epochs must be > 0")
+
+
+    def task_list(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in self.tasks.split(",") if t.strip())
 
 
 # ----------------------------------------------------------------------------- data
@@ -140,22 +153,26 @@ class Example:
         return {"input_ids": ids, "completion_mask": [0] * len(self.prompt_ids) + [1] * len(self.completion_ids)}
 
 
-def prompt_completion(row: dict[str, Any], tokenizer: Any, opening: str = "") -> dict[str, str]:
-    """A row's SFT text: its own prompt/completion, or rendered from path/diff_hunk/haiku.
+def prompt_completions(row: dict[str, Any], tokenizer: Any, opening: str = "",
+                       tasks: Sequence[str] = ("one-pass",)) -> list[dict[str, str]]:
+    """A row's SFT texts: its own prompt/completion, or rendered from path/diff_hunk/haiku (and
+    its finding, for the two-stage tasks) by training.data.sft_examples.
 
     A ready prompt must end with this tokenizer's ``opening`` of the model turn: a prompt rendered
     with another model's chat template would train the wrong format.
     """
-    from training.data import sft_example
+    from training.data import sft_examples
 
     if isinstance(row.get("prompt"), str) and isinstance(row.get("completion"), str):
         if opening and not row["prompt"].endswith(opening):
             raise StageError(f"row {row.get('id', '?')}: its prompt was rendered with another chat "
                              "template; re-render it (training.data --model THIS_MODEL) or drop prompt/completion")
-        return {"prompt": row["prompt"], "completion": row["completion"]}
-    if all(isinstance(row.get(k), str) and row[k].strip() for k in ("path", "diff_hunk", "haiku")):
-        return sft_example(tokenizer, row["path"], row["diff_hunk"], row["haiku"])
-    raise StageError(f"row {row.get('id', '?')}: needs prompt+completion or path+diff_hunk+haiku")
+        return [{"task": "ready", "prompt": row["prompt"], "completion": row["completion"]}]
+    finding = row.get("finding") if isinstance(row.get("finding"), str) else ""
+    if all(isinstance(row.get(k), str) and row[k].strip() for k in ("path", "diff_hunk")) and (
+            isinstance(row.get("haiku"), str) and row["haiku"].strip() or finding.strip()):
+        return sft_examples(tokenizer, row["path"], row["diff_hunk"], row.get("haiku") or "", finding, tasks)
+    raise StageError(f"row {row.get('id', '?')}: needs prompt+completion or path+diff_hunk+haiku (or +finding)")
 
 
 def tokenize(tokenizer: Any, text: str) -> tuple[int, ...]:
@@ -163,23 +180,30 @@ def tokenize(tokenizer: Any, text: str) -> tuple[int, ...]:
     return tuple(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def load_examples(path: str, tokenizer: Any, limit: int, max_length: int) -> tuple[list[Example], dict]:
+def load_examples(path: str, tokenizer: Any, limit: int, max_length: int,
+                  tasks: Sequence[str] = ("one-pass",)) -> tuple[list[Example], dict]:
+    """Tokenized examples of the first ``limit`` rows (0: all), each row giving one per task."""
+    from collections import Counter
+
     from training.data import generation_prompt, read_rows
 
-    examples, dropped, opening = [], 0, generation_prompt(tokenizer)
+    examples, rows, dropped, opening, by_task = [], 0, 0, generation_prompt(tokenizer), Counter()
     for index, row in enumerate(read_rows(path)):
-        if limit and len(examples) >= limit:
+        if limit and rows >= limit:
             break
-        text = prompt_completion(row, tokenizer, opening)
-        example = Example(str(row.get("id", index)), tokenize(tokenizer, text["prompt"]),
-                          tokenize(tokenizer, text["completion"]))
-        if len(example.prompt_ids) + len(example.completion_ids) > max_length:
-            dropped += 1
-            continue
-        examples.append(example)
+        rows += 1
+        for text in prompt_completions(row, tokenizer, opening, tasks):
+            example = Example(str(row.get("id", index)), tokenize(tokenizer, text["prompt"]),
+                              tokenize(tokenizer, text["completion"]))
+            if len(example.prompt_ids) + len(example.completion_ids) > max_length:
+                dropped += 1
+                continue
+            examples.append(example)
+            by_task[text["task"]] += 1
     if not examples:
         raise StageError(f"{path}: no training rows (dropped {dropped} longer than {max_length} tokens)")
-    return examples, {"rows": len(examples), "dropped_too_long": dropped,
+    return examples, {"rows": rows, "examples": len(examples), "examples_by_task": dict(by_task),
+                      "dropped_too_long": dropped,
                       "prompt_tokens_mean": _mean(len(e.prompt_ids) for e in examples),
                       "completion_tokens_mean": _mean(len(e.completion_ids) for e in examples)}
 
@@ -429,8 +453,9 @@ def train(config: SFTRunConfig) -> dict[str, Any]:
     device = training_device(config.device)
     loaded, model = load_base(config, device)
     tokenizer = loaded.tokenizer
-    examples, data_stats = load_examples(config.data, tokenizer, config.limit, config.max_length)
-    evals = load_examples(config.eval_data, tokenizer, 0, config.max_length)[0] if config.eval_data else None
+    examples, data_stats = load_examples(config.data, tokenizer, config.limit, config.max_length, config.task_list())
+    evals = (load_examples(config.eval_data, tokenizer, 0, config.max_length, config.task_list())[0]
+             if config.eval_data else None)
     peft_model = get_peft_model(model, lora_config(config, model))
     world = int(os.environ.get("WORLD_SIZE", 1))
     bf16 = use_bf16(config.precision, device)

@@ -1,11 +1,14 @@
-"""Distillation targets: a teacher model writes one haiku per (hunk, human comment) pair.
+"""Distillation targets: a teacher model writes one finding and one haiku per (hunk, human comment) pair.
 
 The teacher sits behind any OpenAI-compatible server (vLLM, SGLang, Ollama, a hosted endpoint).
-It sees the hunk and the human reviewer's comment and writes a haiku making that comment's
-point. Generate-check-revise: each round samples ``--candidates`` answers per pair; an answer is
-accepted when harness.form passes it strictly (the same counter the decoder and the scorer use)
-AND its MiniLM cosine to the human comment reaches ``--relevance-threshold`` (the relevance gate:
-a haiku that scans but drifts from the review is no target). The best accepted answer wins
+It sees the hunk and the human reviewer's comment and answers in the reviewer's two stages:
+``FINDING:`` one plain sentence naming that comment's concern and its fix (what stage one is
+trained to write), then ``HAIKU:`` three lines that say it (stage two). Generate-check-revise:
+each round samples ``--candidates`` answers per pair; an answer is accepted when its finding is
+one safe sentence of at most 30 words, harness.form passes its haiku strictly (the same counter
+the decoder and the scorer use) AND the haiku's MiniLM cosine to the human comment reaches
+``--relevance-threshold`` (the relevance gate: a haiku that scans but drifts from the review is
+no target). The best accepted answer wins
 (highest cosine); otherwise the conversation is extended with the best failed answer and what
 was wrong with it (the checker's per-line counts, or the low similarity), for up to ``--rounds``
 rounds. Pairs that never pass go to ``rejected.jsonl`` with their last attempt.
@@ -18,11 +21,11 @@ GPU box (the teacher served by vLLM, e.g. Qwen3-30B-A3B)::
 
 CPU smoke (no server: the fake backend answers every request from a file of canned texts)::
 
-    echo '["the f-string query\\nlets any email inject\\nkeep the bound param"]' > /tmp/answers.json
+    echo '["FINDING: The query splices email into the SQL; pass it as a parameter.\\nHAIKU:\\nthe f-string query\\nlets any email inject\\nkeep the bound param"]' > /tmp/answers.json
     python -m training.teacher --data training/data/embedded/functional.jsonl --limit 4 \\
         --backend fake --fake-outputs /tmp/answers.json --out out/teacher-smoke
 
-Output in ``--out``: ``targets.jsonl`` (input fields + ``haiku`` + ``provenance``: teacher
+Output in ``--out``: ``targets.jsonl`` (input fields + ``finding`` + ``haiku`` + ``provenance``: teacher
 (backend, model, server), rounds used, candidates seen, scores: syllable counts, relevance,
 threshold), ``rejected.jsonl``, ``stats.json`` and ``teacher_config.yaml``. Feed targets.jsonl to
 ``training.data --model ...`` or straight to ``training.sft``. Bad input prints one line, exit 2.
@@ -47,11 +50,13 @@ PROG = "python -m training.teacher"
 
 TEACHER_INSTRUCTION = (
     "You write training targets for a code reviewer that speaks in haiku. Below is a hunk from a "
-    "pull request and the comment a human reviewer left on it. Write ONE haiku, three lines of 5, "
-    "7 and 5 syllables, that makes the reviewer's point: name the code involved (a function, a "
-    "variable, a call) and the problem or the fix. Plain words only: no title, no quotes, no "
-    "markdown, no emoji. Reply with the three lines and nothing else."
+    "pull request and the comment a human reviewer left on it. Answer in exactly this shape:\n"
+    "FINDING: one plain sentence of at most 25 words stating the reviewer's concern as a fact "
+    "about the changed lines, and its fix. Name the code involved by its identifier.\n"
+    "HAIKU:\nthree lines of 5, 7 and 5 syllables that say the finding.\n"
+    "Plain words only: no title, no quotes, no markdown, no emoji, nothing else."
 )
+MAX_FINDING_WORDS = 30  # the instruction asks for 25; a few words over is still one sentence
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,9 @@ def teacher_prompt(pair: Pair, no_think: bool = False):
 
 
 def revision_note(candidate: "Candidate", threshold: float) -> str:
+    if candidate.finding_problem:
+        return (f"The finding is not usable: {candidate.finding_problem}. Answer again in the shape "
+                "asked: FINDING: one plain sentence, then HAIKU: and the three lines.")
     if not candidate.strict:
         return (f"That haiku does not scan: {candidate.explain}. Write it again as exactly 5, 7 "
                 "and 5 syllables, making the same point.")
@@ -121,6 +129,34 @@ def revision_note(candidate: "Candidate", threshold: float) -> str:
 
 
 _THINK = re.compile(r"<think>.*?</think>", re.S)
+_FINDING = re.compile(r"^\W*finding\W*:\s*(.*)$", re.I)
+_HAIKU = re.compile(r"^\W*haiku\W*:?\s*$", re.I)
+
+
+def split_answer(text: str) -> tuple[str, str]:
+    """(finding, poem) of a teacher's answer; the finding is "" when it gave none."""
+    lines = _THINK.sub("", text).split("</think>")[-1].strip().splitlines()
+    found = next((i for i, line in enumerate(lines) if _FINDING.match(line)), None)
+    if found is None:
+        return "", clean_answer(text)
+    finding = _FINDING.match(lines[found]).group(1).strip()
+    rest = lines[found + 1:]
+    if rest and _HAIKU.match(rest[0]):
+        rest = rest[1:]
+    return finding, clean_answer("\n".join(rest))
+
+
+def finding_problem(finding: str) -> str:
+    """Why a teacher's finding cannot be a target ("" when it can): stage one's own rules."""
+    from reviewer.grounding import plain_finding
+    from reviewer.safety import check_text
+
+    if not finding:
+        return "there is no FINDING line"
+    if len(finding.split()) > MAX_FINDING_WORDS:
+        return f"it has {len(finding.split())} words, at most {MAX_FINDING_WORDS}"
+    unsafe = check_text(plain_finding(finding))
+    return f"it is unsafe to post ({unsafe})" if unsafe else ""
 _FENCE = re.compile(r"^```\w*$")
 _TITLE = re.compile(r"^(haiku|here\b.*|title)\s*:?\s*$", re.I)
 
@@ -137,27 +173,37 @@ def clean_answer(text: str) -> str:
 
 @dataclass(frozen=True)
 class Candidate:
-    text: str
+    text: str  # the haiku
     strict: bool
     counts: tuple[int, ...]
     explain: str
     relevance: float
+    finding: str = ""
+    finding_problem: str = ""
 
     def passes(self, threshold: float) -> bool:
-        return self.strict and self.relevance >= threshold
+        return not self.finding_problem and self.strict and self.relevance >= threshold
 
-    def rank(self) -> tuple[bool, float]:
-        return (self.strict, self.relevance)  # scanning first, then closeness to the comment
+    def rank(self) -> tuple[bool, bool, float]:
+        # a usable finding first, then scanning, then closeness to the comment
+        return (not self.finding_problem, self.strict, self.relevance)
+
+    def answer(self) -> str:
+        """The answer as the teacher gave it, for the revise turn."""
+        return f"FINDING: {self.finding}\nHAIKU:\n{self.text}" if self.finding else self.text
 
 
-def judge(texts: Sequence[str], comment_vec: np.ndarray, text_vecs: np.ndarray) -> list[Candidate]:
+def judge(answers: Sequence[tuple[str, str]], comment_vec: np.ndarray, text_vecs: np.ndarray) -> list[Candidate]:
+    """``answers``: (finding, haiku) pairs; ``text_vecs``: the haiku's embeddings."""
     from harness.form import check_haiku
+    from reviewer.grounding import plain_finding
 
     out = []
-    for text, vec in zip(texts, text_vecs):
+    for (finding, text), vec in zip(answers, text_vecs):
         verdict = check_haiku(text)
         out.append(Candidate(text, bool(verdict.strict), tuple(verdict.counts), verdict.explain(),
-                             float(vec @ comment_vec)))
+                             float(vec @ comment_vec), plain_finding(finding) if finding else "",
+                             finding_problem(finding)))
     return out
 
 
@@ -184,8 +230,8 @@ def run_round(jobs: list[Job], backend: Any, embedder: Any, config: TeacherConfi
     request = GenerationRequest(n=config.candidates, max_new_tokens=config.max_new_tokens,
                                 temperature=config.temperature, seed=config.seed + round_no)
     answers = backend.generate([job.prompt for job in jobs], request)
-    texts = [[clean_answer(raw) for raw in group] for group in answers]
-    flat = [t for group in texts for t in group]
+    texts = [[split_answer(raw) for raw in group] for group in answers]
+    flat = [haiku for group in texts for _, haiku in group]
     vecs = embedder.encode(flat + [job.pair.comment for job in jobs])
     text_vecs, comment_vecs = vecs[:len(flat)], vecs[len(flat):]
     at = 0
@@ -199,8 +245,8 @@ def settle(job: Job, scored: list[Candidate], threshold: float) -> None:
     job.rounds += 1
     job.seen += len(scored)
     best = max(scored, key=Candidate.rank)
-    job.history.append({"round": job.rounds, "best": best.text, "strict": best.strict,
-                        "relevance": round(best.relevance, 4)})
+    job.history.append({"round": job.rounds, "best": best.text, "finding": best.finding,
+                        "strict": best.strict, "relevance": round(best.relevance, 4)})
     if job.best is None or best.rank() > job.best.rank():
         job.best = best
     passing = [c for c in scored if c.passes(threshold)]
@@ -213,7 +259,7 @@ def settle(job: Job, scored: list[Candidate], threshold: float) -> None:
 def _revise(prompt: Any, best: Candidate, threshold: float) -> Any:
     from reviewer.prompt import Prompt
 
-    messages = prompt.messages + (("assistant", best.text), ("user", revision_note(best, threshold)))
+    messages = prompt.messages + (("assistant", best.answer()), ("user", revision_note(best, threshold)))
     return Prompt(messages, prompt.examples, prompt.words)
 
 
@@ -236,8 +282,8 @@ def distill(pairs: Sequence[Pair], backend: Any, embedder: Any, config: TeacherC
 def target_row(job: Job, teacher: dict[str, Any], threshold: float) -> dict[str, Any]:
     pair, chosen = job.pair, job.accepted or job.best
     row = {"id": pair.id, "path": pair.path, "diff_hunk": pair.diff_hunk, "comment": pair.comment,
-           "category": pair.category}
-    scores = {"syllables": list(chosen.counts), "form": chosen.explain,
+           "category": pair.category, "finding": chosen.finding}
+    scores = {"syllables": list(chosen.counts), "form": chosen.explain, "finding": chosen.finding_problem or "ok",
               "relevance": round(chosen.relevance, 4), "relevance_threshold": threshold}
     provenance = {"teacher": teacher, "rounds": job.rounds, "candidates": job.seen, "scores": scores}
     if job.accepted is None:
