@@ -16,9 +16,9 @@ defined" where it was). So two rules, both from that failure, neither tuned on d
    stops at the commented line, and what it does not show may well exist.
 
 With ``require_linter`` (precision first) a third rule: the finding must say what one of the
-linter's notes says (``linter_problem``). This one came from reading dev outputs: of the 36
-hand-labelled findings and haiku judged useful or not there, the useful ones were nearly all a
-linter's point said in words, the model's own ideas mostly false (README, "Hand labels").
+linter's notes says (``linter_problem``). This one came from reading dev outputs: among the
+hand-labelled outputs of the first three batches, the few useful ones were nearly all a linter's
+point said in words, the models' own ideas mostly false (README, "Hand labels").
 """
 
 from __future__ import annotations
