@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Sequence
 
 from reviewer.diff import Hunk
+from reviewer.quality import numbers_in
 
 Message = tuple[str, str]  # (role: "user" | "assistant", content)
 
@@ -126,16 +127,8 @@ def hunk_words(hunk: Hunk) -> frozenset[str]:
     return frozenset(word.lower() for line in hunk.lines for word in _IDENTIFIER.findall(line.text))
 
 
-_NUMBER = re.compile(r"\d+")
-
-
-def numbers_in(*texts: str) -> frozenset[str]:
-    """The digit runs of ``texts``: the numbers a haiku about them may name (not the line numbers
-    a prompt adds: those are not the code's)."""
-    return frozenset(n for text in texts for n in _NUMBER.findall(text))
-
-
 def _hunk_numbers(hunk: Hunk) -> frozenset[str]:
+    # the code's own numbers, not the line numbers numbered_hunk adds to the prompt
     return numbers_in(*(line.text for line in hunk.lines))
 
 

@@ -154,6 +154,11 @@ def content_problem(lines: tuple[str, ...], examples: tuple[str, ...] = (), inst
 _DIGITS = re.compile(r"\d+")
 
 
+def numbers_in(*texts: str) -> frozenset[str]:
+    """The digit runs of ``texts``: the numbers a haiku about them may name."""
+    return frozenset(n for text in texts for n in _DIGITS.findall(text))
+
+
 def number_outside(lines: tuple[str, ...] | list[str], numbers: frozenset[str]) -> str | None:
     """A number the hunk and the finding do not hold ("confusion, bugs. 1000", "three lines of 5,
     7050"): digits a small model writes to reach a count, or the prompt's 5-7-5 echoed."""

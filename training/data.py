@@ -375,20 +375,20 @@ def sft_examples(tokenizer: Any, path: str, diff_hunk: str, haiku: str, finding:
     without a finding teaches one-pass only."""
     from reviewer.lint import lint_hunks, linter_notes
     from reviewer.models import render_prompt
-    from reviewer.prompt import NOTHING, build_finding_prompt, build_haiku_prompt
+    from reviewer.prompt import NOTHING, build_finding_prompt, build_haiku_prompt, build_prompt
 
     hunk, end, nothing = _parsed(path, diff_hunk), turn_end(tokenizer), finding.strip() == NOTHING
-    examples = [{"task": "one-pass", **sft_example(tokenizer, path, diff_hunk, haiku)}] if (
-        "one-pass" in tasks and haiku) else []
-    staged = []
+    taught = []
+    if "one-pass" in tasks and haiku:
+        taught.append(("one-pass", build_prompt(hunk, few_shot=0), haiku))
     if "finding" in tasks and finding:
         # the notes the CLI and the harness put in the prompt (linter on the hunk itself)
         [found] = lint_hunks([hunk])
-        staged.append(("finding", build_finding_prompt(hunk, linter_notes(hunk, found)), finding))
+        taught.append(("finding", build_finding_prompt(hunk, linter_notes(hunk, found)), finding))
     if "haiku" in tasks and finding and not nothing and haiku:
-        staged.append(("haiku", build_haiku_prompt(hunk, finding, few_shot=0), haiku))
-    return examples + [{"task": task, "prompt": render_prompt(tokenizer, prompt), "completion": text.strip() + end}
-                       for task, prompt, text in staged]
+        taught.append(("haiku", build_haiku_prompt(hunk, finding, few_shot=0), haiku))
+    return [{"task": task, "prompt": render_prompt(tokenizer, prompt), "completion": text.strip() + end}
+            for task, prompt, text in taught]
 
 
 def row_of(pair: Pair, tokenizer: Any = None) -> dict[str, Any]:
